@@ -1,0 +1,1 @@
+"""Loaders that turn recorded or purchased market data into the NautilusTrader catalog."""

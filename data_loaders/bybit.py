@@ -1,0 +1,271 @@
+"""Bybit sources: websocket liquidation messages (recorded or live) and trade-history files.
+
+Liquidations
+------------
+One parser, :func:`parse_liquidation_message`, serves both the file loader and the live data
+client. It understands
+
+* ``allLiquidation.<SYMBOL>`` pushes (complete feed since Feb 2025, every 500 ms, several events
+  per message): ``{"topic", "type", "ts", "data": [{"T", "s", "S", "v", "p"}, ...]}``;
+* legacy ``liquidation.<SYMBOL>`` pushes (at most one event per second per symbol, so it misses
+  most of a cascade): ``"data": {"updatedTime", "symbol", "side", "size", "price"}``;
+* recorder lines wrapping either with a receipt time: ``{"recv_ts_ns": int, "msg": {...}}`` (or
+  ``recv_ts_ms``), as written by ``liqcascade record --raw``.
+
+In both topics ``S``/``side`` is the side of the **liquidated position**: ``Buy`` = a long was
+liquidated (forced selling). ``p``/``price`` is the bankruptcy price, not a traded price.
+
+Fidelity: without a recorded receipt time the event is assumed known at ``T + feed_delay``
+(default 500 ms, the push interval) and never before the message's own push time ``ts``. Subscribe
+acknowledgements, pongs and other topics are skipped; a liquidation message that cannot be
+understood is an error (files) or a logged, counted skip (live).
+
+Trades
+------
+Bybit's public trade-history CSV (``<SYMBOL><YYYY-MM-DD>.csv.gz``): ``timestamp`` (float seconds,
+exchange time), ``side`` (taker side), ``size``, ``price``, ``trdMatchID``. There is no receipt
+time: ``ts_init = ts_event``. Timestamps are rounded to the microsecond (files carry 4 decimals).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+from typing import Any
+from typing import NamedTuple
+
+import msgspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_loaders.csv_reader import read_csv_columns
+from data_loaders.errors import MalformedInputError
+from data_loaders.frames import LIQUIDATION_COLUMNS
+from data_loaders.frames import TRADE_COLUMNS
+from data_loaders.frames import liquidation_ts_init
+from data_loaders.frames import validate_liquidations
+from data_loaders.frames import validate_trades
+from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from data_loaders.liquidation import LONG
+from data_loaders.liquidation import SHORT
+
+NS_PER_MS = 1_000_000
+_POSITION_SIDE = {"Buy": LONG, "Sell": SHORT}
+_TRADE_FILE = re.compile(r"^([A-Z0-9]+?)(\d{4}-\d{2}-\d{2})\.csv(\.gz)?$")
+_decoder = msgspec.json.Decoder()
+
+
+class LiquidationRecord(NamedTuple):
+    """One parsed liquidation, before it becomes a frame row or a ``LiquidationData``."""
+
+    symbol: str
+    side: str
+    price: float
+    quantity: float
+    ts_event: int
+    ts_init: int
+
+
+class MessageError(ValueError):
+    """A liquidation message that cannot be understood (the reason is the message)."""
+
+
+def _number(event: dict[str, Any], key: str) -> float:
+    try:
+        value = float(event[key])
+    except KeyError:
+        raise MessageError(f"missing field '{key}'") from None
+    except (TypeError, ValueError):
+        raise MessageError(f"field '{key}' is not a number: {event[key]!r}") from None
+    return value
+
+
+def _side(value: object) -> str:
+    try:
+        return _POSITION_SIDE[value]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise MessageError(f"unknown liquidation side {value!r} (expected Buy or Sell)") from None
+
+
+def unwrap(line: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """Split a recorder line into (raw message, receipt time ns); raw messages pass through."""
+    if "msg" in line:
+        if "recv_ts_ns" in line:
+            return line["msg"], int(line["recv_ts_ns"])
+        if "recv_ts_ms" in line:
+            return line["msg"], int(line["recv_ts_ms"]) * NS_PER_MS
+    return line, None
+
+
+def parse_liquidation_message(
+    message: dict[str, Any],
+    recv_ts_ns: int | None = None,
+    feed_delay_ns: int = DEFAULT_FEED_DELAY_NS,
+) -> list[LiquidationRecord]:
+    """
+    Parse one Bybit websocket message into liquidation records.
+
+    Parameters
+    ----------
+    message : dict
+        A decoded websocket message (raw, not a recorder wrapper).
+    recv_ts_ns : int, optional
+        When the message was received; ``None`` for sources without receipt time.
+    feed_delay_ns : int
+        Assumed delay from event to receipt when ``recv_ts_ns`` is ``None``.
+
+    Returns
+    -------
+    list[LiquidationRecord]
+        Empty for messages that are not liquidation pushes (acks, pongs, other topics).
+
+    Raises
+    ------
+    MessageError
+        A liquidation push with missing or invalid fields.
+
+    """
+    topic = message.get("topic")
+    if not isinstance(topic, str):
+        return []
+    if topic.startswith("allLiquidation."):
+        events = message.get("data")
+        if not isinstance(events, list):
+            raise MessageError("allLiquidation 'data' is not a list")
+        fields = ("T", "s", "S", "v", "p")
+    elif topic.startswith("liquidation."):
+        event = message.get("data")
+        if not isinstance(event, dict):
+            raise MessageError("liquidation 'data' is not an object")
+        events = [event]
+        fields = ("updatedTime", "symbol", "side", "size", "price")
+    else:
+        return []
+
+    time_key, symbol_key, side_key, size_key, price_key = fields
+    push_ts_ns = int(message["ts"]) * NS_PER_MS if isinstance(message.get("ts"), int) else 0
+    records = []
+    for event in events:
+        if not isinstance(event, dict):
+            raise MessageError("liquidation event is not an object")
+        ts_event = int(_number(event, time_key)) * NS_PER_MS
+        symbol = event.get(symbol_key)
+        if not isinstance(symbol, str) or not symbol:
+            raise MessageError(f"missing field '{symbol_key}'")
+        # Without a receipt time: the push interval's delay, and never before the push itself.
+        known = max(ts_event + feed_delay_ns, push_ts_ns) if recv_ts_ns is None else recv_ts_ns
+        ts_init = int(liquidation_ts_init(ts_event, known))
+        records.append(
+            LiquidationRecord(
+                symbol=symbol,
+                side=_side(event.get(side_key)),
+                price=_number(event, price_key),
+                quantity=_number(event, size_key),
+                ts_event=ts_event,
+                ts_init=ts_init,
+            )
+        )
+    return records
+
+
+def load_bybit_liquidations(
+    path: Path,
+    feed_delay_ns: int = DEFAULT_FEED_DELAY_NS,
+    expected_symbol: str | None = None,
+) -> pd.DataFrame:
+    """
+    Load a JSON-lines recording (plain or ``.gz``) of Bybit liquidation messages.
+
+    Raises
+    ------
+    MalformedInputError
+        Naming the line of the first unparseable JSON or invalid liquidation message.
+
+    """
+    path = Path(path)
+    rows: list[tuple[Any, ...]] = []
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            for line_no, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    decoded = _decoder.decode(raw)
+                    if not isinstance(decoded, dict):
+                        raise MessageError("a line must be a JSON object")
+                    message, recv_ts_ns = unwrap(decoded)
+                    records = parse_liquidation_message(message, recv_ts_ns, feed_delay_ns)
+                except (msgspec.DecodeError, MessageError, TypeError, ValueError) as e:
+                    raise MalformedInputError(path, f"line {line_no}", str(e)) from None
+                rows.extend((*r, line_no) for r in records)
+    except (OSError, EOFError) as e:
+        raise MalformedInputError(path, None, f"cannot read file: {e}") from e
+    frame = pd.DataFrame(rows, columns=list(LIQUIDATION_COLUMNS))
+    frame = frame.astype({"price": "float64", "quantity": "float64", "ts_event": "int64"})
+    frame = frame.astype({"ts_init": "int64", "line": "int64"})
+    frame = frame.sort_values("ts_init", kind="stable", ignore_index=True)
+    return validate_liquidations(path, frame, expected_symbol)
+
+
+_TRADE_COLUMNS = {
+    "timestamp": pa.float64(),
+    "symbol": pa.string(),
+    "side": pa.string(),
+    "size": pa.float64(),
+    "price": pa.float64(),
+    "trdMatchID": pa.string(),
+}
+
+
+def symbol_from_trade_file(path: Path) -> str | None:
+    """``ETHUSDT2025-03-03.csv.gz`` -> ``ETHUSDT`` (``None`` if the name does not say)."""
+    match = _TRADE_FILE.match(path.name)
+    return match.group(1) if match else None
+
+
+def load_bybit_trades(path: Path, expected_symbol: str | None = None) -> pd.DataFrame:
+    """
+    Load a Bybit public trade-history CSV(.gz) into a trade frame.
+
+    The symbol declared by the file name (or ``expected_symbol``) must match every row.
+
+    Raises
+    ------
+    MalformedInputError
+        Naming the line of the first malformed row.
+
+    """
+    path = Path(path)
+    expected_symbol = expected_symbol or symbol_from_trade_file(path)
+    table = read_csv_columns(path, _TRADE_COLUMNS)
+    side = table["side"]
+    aggressor = np.zeros(table.num_rows, dtype=np.int8)
+    aggressor[pc.equal(side, "Buy").to_numpy(zero_copy_only=False)] = 1
+    aggressor[pc.equal(side, "Sell").to_numpy(zero_copy_only=False)] = 2
+    seconds = table["timestamp"].to_numpy()
+    # Float seconds with <= 6 decimals are exact to the microsecond at today's magnitudes.
+    ts_event = np.rint(seconds * 1e6).astype(np.int64) * 1000
+    frame = pd.DataFrame(
+        {
+            "symbol": table["symbol"].to_pandas(),
+            "price": table["price"].to_numpy(),
+            "size": table["size"].to_numpy(),
+            "aggressor": aggressor,
+            "trade_id": table["trdMatchID"].to_pandas(),
+            "ts_event": ts_event,
+            "ts_init": ts_event,
+            "line": np.arange(2, table.num_rows + 2, dtype=np.int64),
+        },
+        columns=list(TRADE_COLUMNS),
+    )
+    bad_side = aggressor == 0
+    if bad_side.any():
+        i = int(np.flatnonzero(bad_side)[0])
+        raise MalformedInputError(path, f"line {i + 2}", f"unknown taker side {side[i].as_py()!r}")
+    if not (np.diff(ts_event) >= 0).all():
+        frame = frame.sort_values("ts_init", kind="stable", ignore_index=True)
+    return validate_trades(path, frame, expected_symbol)

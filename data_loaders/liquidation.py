@@ -1,0 +1,71 @@
+"""The ``LiquidationData`` custom data type.
+
+One forced liquidation on a venue, normalised so that every source means the same thing:
+``side`` is the side of the **liquidated position** (``LONG`` = a long was force-closed, which
+is forced *selling* and pushes the price down). Each loader converts its own convention at its
+boundary; nothing downstream ever sees an order side.
+
+Timestamps
+----------
+``ts_event`` is the exchange's event time. ``ts_init`` is when a live client could have known
+about the event: the recorder's receipt time when the source has one, otherwise
+``ts_event + feed_delay`` (Bybit pushes ``allLiquidation`` every 500 ms). Loaders also add one
+nanosecond so a liquidation never shares a ``ts_init`` with a trade (trade timestamps are whole
+microseconds): ties are ordered differently by the engine's one-shot and streaming modes, and a
+tie-free stream makes both modes replay identically.
+"""
+
+# NB: no ``from __future__ import annotations`` here: customdataclass reads real annotations.
+
+from nautilus_trader.core.data import Data
+from nautilus_trader.core.nautilus_pyo3.model import register_custom_data_class
+from nautilus_trader.model.custom import customdataclass_pyo3
+from nautilus_trader.model.identifiers import InstrumentId
+
+LONG = "LONG"
+SHORT = "SHORT"
+SIDES = (LONG, SHORT)
+
+#: Default delay between the exchange event and a live client receiving it, in nanoseconds.
+DEFAULT_FEED_DELAY_NS = 500_000_000
+#: Added to every liquidation ``ts_init`` so it cannot tie with a trade (see module docstring).
+TIE_BREAK_NS = 1
+
+
+@customdataclass_pyo3()
+class LiquidationData(Data):
+    """
+    A forced liquidation of one position.
+
+    Parameters
+    ----------
+    instrument_id : InstrumentId
+        The instrument, e.g. ``ETHUSDT-LINEAR.BYBIT``.
+    side : str
+        Side of the liquidated position: ``"LONG"`` or ``"SHORT"``.
+    price : float
+        Bankruptcy price reported by the venue.
+    quantity : float
+        Liquidated size in base units.
+    notional : float
+        ``price * quantity`` in quote currency (USDT).
+    ts_event : int
+        Exchange event time, UNIX nanoseconds (keyword argument).
+    ts_init : int
+        Receipt time, UNIX nanoseconds (keyword argument).
+
+    """
+
+    instrument_id: InstrumentId = InstrumentId.from_str("NULL.NULL")
+    side: str = LONG
+    price: float = 0.0
+    quantity: float = 0.0
+    notional: float = 0.0
+
+    @property
+    def is_long_liquidated(self) -> bool:
+        """Whether a long position was liquidated (forced selling)."""
+        return self.side == LONG
+
+
+register_custom_data_class(LiquidationData)

@@ -1,0 +1,175 @@
+"""``liqcascade``: one command line for loading data, building the sample and running jobs.
+
+Subcommands import their heavy modules lazily so ``liqcascade --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from data_loaders.instruments import DEFAULT_SPECS_PATH
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def main() -> None:
+    """Liquidation-cascade strategies for NautilusTrader."""
+
+
+@main.command()
+@click.argument("source_format")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--catalog", required=True, type=click.Path(path_type=Path), help="Catalog root.")
+@click.option("--symbol", help="Declared symbol: every row must match it.")
+@click.option(
+    "--feed-delay-ms",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Assumed event-to-receipt delay for liquidations without a receipt time.",
+)
+@click.option("--interval", help="Kline interval when the file name does not say (e.g. 1h).")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, path_type=Path),
+    help="TOML/JSON column mapping for generic-liquidations.",
+)
+@click.option(
+    "--instruments",
+    default=DEFAULT_SPECS_PATH,
+    show_default=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Instrument specs file.",
+)
+def load(
+    source_format: str,
+    files: tuple[Path, ...],
+    catalog: Path,
+    symbol: str | None,
+    feed_delay_ms: int,
+    interval: str | None,
+    mapping: Path | None,
+    instruments: Path,
+) -> None:
+    """Load FILES of SOURCE_FORMAT into the catalog (all-or-nothing, idempotent).
+
+    Formats: bybit-liquidations, bybit-trades, bybit-klines, tardis-liquidations,
+    tardis-trades, binance-klines, generic-liquidations.
+    """
+    from data_loaders.errors import MalformedInputError
+    from data_loaders.load import SOURCES
+    from data_loaders.load import LoadOptions
+    from data_loaders.load import load_files
+
+    if source_format not in SOURCES:
+        _fail(f"unknown format {source_format!r}; choose from: {', '.join(sorted(SOURCES))}")
+    table_mapping = None
+    if mapping is not None:
+        from data_loaders.generic import TableMapping
+
+        try:
+            table_mapping = TableMapping.from_dict(_read_config(mapping))
+        except ValueError as e:
+            _fail(f"{mapping}: {e}")
+    options = LoadOptions(
+        symbol=symbol.upper() if symbol else None,
+        feed_delay_ns=feed_delay_ms * 1_000_000,
+        interval=interval,
+        mapping=table_mapping,
+    )
+    try:
+        summary = load_files(source_format, files, catalog, options, instruments, progress=True)
+    except MalformedInputError as e:
+        _fail(f"{e} (catalog unchanged)")
+    except ValueError as e:
+        _fail(f"{e} (catalog unchanged)")
+    for (directory, identifier), rows in sorted(summary.rows.items()):
+        click.echo(f"{directory:<24} {identifier:<40} {rows:>12,} rows in catalog days touched")
+    click.echo(
+        f"files written {summary.files_written}, unchanged {summary.files_unchanged}, "
+        f"replaced {summary.files_removed}"
+    )
+
+
+def _read_config(path: Path) -> dict:
+    import json
+    import tomllib
+
+    text = path.read_text()
+    return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+
+
+@main.command()
+@click.option("--out", default=Path("data/sample"), type=click.Path(path_type=Path))
+@click.option("--catalog", default=Path("data/catalog"), type=click.Path(path_type=Path))
+@click.option("--days", default=None, type=click.IntRange(min=1), help="Trade-level days.")
+@click.option("--seed", default=None, type=int)
+@click.option(
+    "--reversion-probability",
+    default=None,
+    type=click.FloatRange(0, 1),
+    help="Probability that a liquidation cluster's impact partially reverts (0 kills the edge).",
+)
+@click.option("--force", is_flag=True, help="Regenerate and reload even if up to date.")
+def sample(
+    out: Path,
+    catalog: Path,
+    days: int | None,
+    seed: int | None,
+    reversion_probability: float | None,
+    force: bool,
+) -> None:
+    """Generate the deterministic sample market in raw wire formats and load it."""
+    from data_loaders.sample_catalog import build_sample_catalog
+
+    overrides = {
+        k: v
+        for k, v in {
+            "days": days,
+            "seed": seed,
+            "reversion_probability": reversion_probability,
+        }.items()
+        if v is not None
+    }
+    build_sample_catalog(out, catalog, overrides, force=force, echo=click.echo)
+
+
+@main.command()
+@click.option("--catalog", default=Path("data/catalog"), type=click.Path(path_type=Path))
+def summary(catalog: Path) -> None:
+    """Print what the catalog holds: instruments, days, trades, liquidations, bars."""
+    from data_loaders.summary import format_summary
+
+    if not (catalog / "data").exists():
+        _fail(f"no catalog at {catalog}")
+    click.echo(format_summary(catalog))
+
+
+@main.group()
+def instruments() -> None:
+    """Instrument definitions (configs/instruments.toml)."""
+
+
+@instruments.command("refresh")
+@click.option("--symbols", default="BTCUSDT,ETHUSDT,SOLUSDT,DOGEUSDT,XRPUSDT", show_default=True)
+@click.option("--out", default=DEFAULT_SPECS_PATH, type=click.Path(path_type=Path))
+def instruments_refresh(symbols: str, out: Path) -> None:
+    """Refresh specs from Bybit's public instruments endpoint (needs network)."""
+    from data_loaders.instruments import refresh_specs
+
+    try:
+        specs = refresh_specs([s.strip().upper() for s in symbols.split(",") if s.strip()], out)
+    except Exception as e:  # network, venue or adapter failure: say so plainly, change nothing
+        _fail(f"refresh failed, {out} unchanged: {e}")
+    click.echo(f"wrote {len(specs)} instruments to {out}")
+
+
+if __name__ == "__main__":
+    main()
