@@ -61,7 +61,8 @@ def to_units(
         raise MalformedInputError(
             path,
             f"line {int(lines[i])}",
-            f"{what} {values[i]!r} has more than {precision} decimals (instrument precision)",
+            f"{what} {float(values[i])!r} has more than {precision} decimals"
+            " (instrument precision)",
         )
     return units.astype(np.int64)
 
