@@ -119,7 +119,7 @@ def trades_table(frame: pd.DataFrame, spec: InstrumentSpec, path: Path) -> pa.Ta
         fixed_point_array(price, spec.price_precision),
         fixed_point_array(size, spec.size_precision),
         pa.array(frame["aggressor"].to_numpy(dtype=np.uint8), pa.uint8()),
-        pa.array(frame["trade_id"].astype(str), pa.string()),
+        pa.array(frame["trade_id"], pa.string()),
         pa.array(frame["ts_event"].to_numpy(dtype=np.uint64), pa.uint64()),
         pa.array(frame["ts_init"].to_numpy(dtype=np.uint64), pa.uint64()),
     ]

@@ -29,7 +29,6 @@ time: ``ts_init = ts_event``. Timestamps are rounded to the microsecond (files c
 
 from __future__ import annotations
 
-import gzip
 import re
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from isal import igzip
 
 from data_loaders.csv_reader import read_csv_columns
 from data_loaders.errors import MalformedInputError
@@ -187,7 +187,7 @@ def load_bybit_liquidations(
     """
     path = Path(path)
     rows: list[tuple[Any, ...]] = []
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = igzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             for line_no, raw in enumerate(f, start=1):

@@ -264,19 +264,38 @@ def _merge(kind: _Kind, existing: pa.Table | None, new: pa.Table) -> pa.Table:
         return existing  # the common re-import: nothing new
     else:
         combined = _concat([existing, new])
-    order = pc.sort_indices(combined, sort_keys=[("ts_init", "ascending")])
-    combined = combined.take(order)
+    ts_init = combined["ts_init"].to_numpy()
+    if not (ts_init[1:] >= ts_init[:-1]).all():
+        order = pc.sort_indices(combined, sort_keys=[("ts_init", "ascending")])  # stable
+        combined = combined.take(order)
     return _drop_duplicates(combined, kind)
 
 
 def _drop_duplicates(table: pa.Table, kind: _Kind) -> pa.Table:
-    row = pa.array(np.arange(table.num_rows, dtype=np.int64))
-    indexed = table.select(list(kind.dedupe_keys)).append_column("__row", row)
+    """
+    Remove rows equal on ``kind.dedupe_keys``, keeping the first or last in ``ts_init`` order.
+
+    Every kind's keys start with ``ts_event``, so only rows whose ``ts_event`` repeats can be
+    duplicates: they alone are grouped, which keeps a fresh million-row day cheap.
+    """
+    ts_event = table["ts_event"].to_numpy().astype(np.int64)
+    order = None if (ts_event[1:] >= ts_event[:-1]).all() else np.argsort(ts_event, kind="stable")
+    ordered = ts_event if order is None else ts_event[order]
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return table
+    repeated = np.zeros(len(ordered), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    candidates = np.flatnonzero(repeated) if order is None else np.sort(order[repeated])
+    subset = table.select(list(kind.dedupe_keys)).take(pa.array(candidates))
+    subset = subset.append_column("__row", pa.array(candidates))
     aggregate = "min" if kind.keep == "first" else "max"
-    grouped = indexed.group_by(list(kind.dedupe_keys), use_threads=False).aggregate(
+    grouped = subset.group_by(list(kind.dedupe_keys), use_threads=False).aggregate(
         [("__row", aggregate)]
     )
-    if grouped.num_rows == table.num_rows:
+    if grouped.num_rows == subset.num_rows:
         return table
-    keep = np.sort(grouped[f"__row_{aggregate}"].to_numpy())
+    drop = np.setdiff1d(candidates, grouped[f"__row_{aggregate}"].to_numpy())
+    keep = np.setdiff1d(np.arange(table.num_rows), drop, assume_unique=True)
     return table.take(pa.array(keep))

@@ -8,13 +8,13 @@ the standard ``csv`` module to find the first bad line, so the user gets ``file,
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from isal import igzip
 
 from data_loaders.errors import MalformedInputError
 
@@ -22,7 +22,7 @@ from data_loaders.errors import MalformedInputError
 def open_text(path: Path) -> io.TextIOBase:
     """Open a plain or gzip-compressed text file."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+        return io.TextIOWrapper(igzip.open(path, "rb"), encoding="utf-8", newline="")
     return path.open("r", encoding="utf-8", newline="")
 
 
@@ -68,8 +68,12 @@ def read_csv_columns(
     if not header and column_names is None:
         raise ValueError("column_names is required when the file has no header")
     try:
+        # ISA-L inflates ~2x faster than zlib, and decompression is the floor of a trade load.
+        source = (
+            pa.BufferReader(igzip.decompress(path.read_bytes())) if path.suffix == ".gz" else path
+        )
         return pacsv.read_csv(
-            path,
+            source,
             read_options=read_options,
             convert_options=pacsv.ConvertOptions(
                 column_types=columns, include_columns=list(columns)
@@ -78,7 +82,7 @@ def read_csv_columns(
     except (pa.ArrowInvalid, pa.ArrowKeyError) as e:
         _locate_error(path, columns, header, column_names)
         raise MalformedInputError(path, None, f"unreadable CSV: {e}") from e
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, igzip.BadGzipFile) as e:
         raise MalformedInputError(path, None, f"cannot read file: {e}") from e
 
 

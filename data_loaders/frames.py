@@ -74,10 +74,9 @@ def _check_timestamps(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _check_symbol(path: Path, frame: pd.DataFrame, expected_symbol: str | None) -> None:
-    symbols = frame["symbol"].to_numpy()
     if expected_symbol is None:
         return
-    bad = symbols != expected_symbol
+    bad = (frame["symbol"] != expected_symbol).to_numpy(dtype=bool)
     if bad.any():
         _fail(path, frame, bad, f"symbol differs from the declared {expected_symbol}", "symbol")
 

@@ -297,3 +297,14 @@ def test_backtest_node_streams_liquidations_after_trades(
     # Each liquidation sees only trades printed before its receipt time: the first two arrive
     # at .623/.877 (after the .287 trade at 2190.12), the third at 2.140 (after 1.445's 2189.90).
     assert [r[3] for r in received] == [2190.12, 2190.12, 2189.90]
+
+
+def test_trade_dedupe_keeps_distinct_trades_sharing_a_timestamp(catalog_dir: Path) -> None:
+    frame = _trade_frame(6)
+    frame.loc[[1, 2, 3], "ts_event"] = frame.loc[1, "ts_event"]  # three fills in one ms
+    frame["ts_init"] = frame["ts_event"]
+    replayed = pd.concat([frame, frame.iloc[[2, 4]]]).sort_values("ts_init", kind="stable")
+    with CatalogWriter(catalog_dir) as writer:
+        writer.add_trades(replayed, ETH, Path("x"))
+    trades = ParquetDataCatalog(str(catalog_dir)).query(TradeTick)
+    assert [t.trade_id.value for t in trades] == [f"t{i}" for i in range(6)]
