@@ -37,11 +37,15 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 from isal import igzip
 
+from data_loaders.csv_reader import FLOAT
+from data_loaders.csv_reader import STR
+from data_loaders.csv_reader import raise_first
 from data_loaders.csv_reader import read_csv_columns
+from data_loaders.csv_reader import sort_by_ts_init
+from data_loaders.csv_reader import to_str_series
 from data_loaders.errors import MalformedInputError
 from data_loaders.frames import LIQUIDATION_COLUMNS
 from data_loaders.frames import TRADE_COLUMNS
@@ -212,12 +216,12 @@ def load_bybit_liquidations(
 
 
 _TRADE_COLUMNS = {
-    "timestamp": pa.float64(),
-    "symbol": pa.string(),
-    "side": pa.string(),
-    "size": pa.float64(),
-    "price": pa.float64(),
-    "trdMatchID": pa.string(),
+    "timestamp": FLOAT,
+    "symbol": STR,
+    "side": STR,
+    "size": FLOAT,
+    "price": FLOAT,
+    "trdMatchID": STR,
 }
 
 
@@ -241,31 +245,25 @@ def load_bybit_trades(path: Path, expected_symbol: str | None = None) -> pd.Data
     """
     path = Path(path)
     expected_symbol = expected_symbol or symbol_from_trade_file(path)
-    table = read_csv_columns(path, _TRADE_COLUMNS)
-    side = table["side"]
-    aggressor = np.zeros(table.num_rows, dtype=np.int8)
+    columns, lines = read_csv_columns(path, _TRADE_COLUMNS)
+    side = columns["side"]
+    aggressor = np.zeros(len(lines), dtype=np.int8)
     aggressor[pc.equal(side, "Buy").to_numpy(zero_copy_only=False)] = 1
     aggressor[pc.equal(side, "Sell").to_numpy(zero_copy_only=False)] = 2
-    seconds = table["timestamp"].to_numpy()
+    raise_first(path, lines, aggressor == 0, lambda i: f"unknown taker side {side[i].as_py()!r}")
     # Float seconds with <= 6 decimals are exact to the microsecond at today's magnitudes.
-    ts_event = np.rint(seconds * 1e6).astype(np.int64) * 1000
+    ts_event = np.rint(columns["timestamp"].to_numpy() * 1e6).astype(np.int64) * 1000
     frame = pd.DataFrame(
         {
-            "symbol": table["symbol"].to_pandas(),
-            "price": table["price"].to_numpy(),
-            "size": table["size"].to_numpy(),
+            "symbol": to_str_series(columns["symbol"]),
+            "price": columns["price"].to_numpy(),
+            "size": columns["size"].to_numpy(),
             "aggressor": aggressor,
-            "trade_id": table["trdMatchID"].to_pandas(),
+            "trade_id": to_str_series(columns["trdMatchID"]),
             "ts_event": ts_event,
             "ts_init": ts_event,
-            "line": np.arange(2, table.num_rows + 2, dtype=np.int64),
+            "line": lines,
         },
         columns=list(TRADE_COLUMNS),
     )
-    bad_side = aggressor == 0
-    if bad_side.any():
-        i = int(np.flatnonzero(bad_side)[0])
-        raise MalformedInputError(path, f"line {i + 2}", f"unknown taker side {side[i].as_py()!r}")
-    if not (np.diff(ts_event) >= 0).all():
-        frame = frame.sort_values("ts_init", kind="stable", ignore_index=True)
-    return validate_trades(path, frame, expected_symbol)
+    return validate_trades(path, sort_by_ts_init(frame), expected_symbol)

@@ -50,7 +50,9 @@ def _fail(path: Path, frame: pd.DataFrame, mask: np.ndarray, reason: str, column
     index = int(np.flatnonzero(mask)[0])
     row = frame.iloc[index]
     unit = "row" if path.suffix == ".parquet" else "line"
-    raise MalformedInputError(path, f"{unit} {int(row['line'])}", f"{reason}: {row[column]!r}")
+    value = row[column]
+    value = value.item() if isinstance(value, np.generic) else value  # 2.0, not np.float64(2.0)
+    raise MalformedInputError(path, f"{unit} {int(row['line'])}", f"{reason}: {value!r}")
 
 
 def _check_positive(path: Path, frame: pd.DataFrame, columns: Iterable[str]) -> None:
