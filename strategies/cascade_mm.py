@@ -1,0 +1,612 @@
+"""System A: cascade market-making, as a NautilusTrader ``Strategy`` (one instance per symbol).
+
+Flow (``../shared/seeds/000_*.txt``, sections 2-4 and 8):
+
+1. Every ``LiquidationData`` goes to a :class:`~strategies.cascade_detector.CascadeDetector`.
+2. On a declared cascade - at the receipt time of its second large liquidation - the gate checks
+   the one-position rule, the cooldown, trading hours and loss limits.
+3. A post-only limit order goes *into* the move: longs liquidated (price falling) -> BUY
+   ``offset`` below the last price; shorts liquidated -> SELL above. The reference price is read
+   from the cache (last trade, else quote mid, else last bar): no Python runs per trade tick.
+4. Each entry fill (partial fills too) gets its own reduce-only take-profit limit and
+   reduce-only stop-market, sized to that fill. When one of a pair fills, the other is cancelled
+   (or reduced by a partial fill).
+5. Timers, not GTD (Bybit ignores it): an unfilled entry is cancelled ``entry_timeout_s`` after
+   submission; ``max_hold_s`` after the first fill the exits are cancelled and the position is
+   closed at market.
+6. When the position is flat: the exit reason (TP, SL or TIMEOUT: the tag of the closing order)
+   is logged, any rest of the entry is cancelled, and the cooldown starts.
+
+Post-only rejection: the entry is re-priced once from the then-current price (a fast market
+can make a resting price marketable between decision and arrival); a second rejection skips the
+cascade. Set ``reprice_on_post_only_reject = false`` to skip at the first rejection.
+
+Entries, exits and brackets are separate orders on purpose: Bybit's adapter sends an order
+list at once (reduce-only children are rejected before the entry fills), and emulated
+brackets would release limits as market orders.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from nautilus_trader.common.events import TimeEvent
+from nautilus_trader.config import StrategyConfig
+from nautilus_trader.core.data import Data
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.data import DataType
+from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import TimeInForce
+from nautilus_trader.model.enums import TriggerType
+from nautilus_trader.model.events import OrderCanceled
+from nautilus_trader.model.events import OrderExpired
+from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.events import OrderRejected
+from nautilus_trader.model.events import PositionClosed
+from nautilus_trader.model.identifiers import ClientId
+from nautilus_trader.model.identifiers import ClientOrderId
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.orders import Order
+from nautilus_trader.trading.strategy import Strategy
+
+from data_loaders.liquidation import LiquidationData
+from strategies.cascade_detector import LONG
+from strategies.cascade_detector import Cascade
+from strategies.cascade_detector import CascadeDetector
+from strategies.cascade_detector import DetectorParams
+from strategies.event_log import EventLog
+from strategies.order_prices import BUY
+from strategies.order_prices import SELL
+from strategies.order_prices import entry_price
+from strategies.order_prices import exit_prices
+from strategies.order_prices import order_quantity
+from strategies.trading_gate import LossLimits
+from strategies.trading_gate import SessionRules
+from strategies.trading_gate import parse_utc
+
+NS_PER_S = 1_000_000_000
+ENTRY, TAKE_PROFIT, STOP_LOSS, TIMEOUT = "ENTRY", "TP", "SL", "TIMEOUT"
+
+
+class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
+    """
+    Parameters of one symbol's cascade market-maker (fractions, not percent).
+
+    Parameters
+    ----------
+    instrument_id : str
+        E.g. ``ETHUSDT-LINEAR.BYBIT``.
+    warm_threshold : float
+        Large-liquidation notional (USDT) until enough history exists for the rolling quantile.
+    liquidation_client_id : str
+        Data client publishing ``LiquidationData`` (backtest data config / live client name).
+    quantile, history, min_history, refresh_s, window_s, min_events
+        Cascade detection, see :class:`~strategies.cascade_detector.DetectorParams`.
+    entry_offset : float
+        Limit distance from the reference price (0.0015 = 0.15 %).
+    take_profit, stop_loss : float
+        Exit distances from the entry fill price.
+    entry_timeout_s : float
+        Cancel an unfilled entry after this long.
+    max_hold_s : float
+        Close at market this long after the first entry fill.
+    cooldown_s : float
+        No new entry this long after a position closes.
+    trade_notional : float
+        Entry size in USDT (floored to the lot step).
+    reprice_on_post_only_reject : bool
+        Re-price a post-only-rejected entry once (else skip the cascade).
+    stop_trigger : str
+        Stop trigger price type (``LAST_PRICE``, ``MARK_PRICE``, ``INDEX_PRICE``).
+    trading_hours : list[int] | None
+        ``[start_hour, end_hour)`` UTC for new entries, ``None`` = all hours.
+    skip_weekends : bool
+        No new entries on Saturdays and Sundays (UTC).
+    blackouts : list[list[str]]
+        ``[[start, end], ...]`` ISO-8601 UTC windows without new entries (FOMC, CPI).
+    daily_loss_limit, weekly_loss_limit : float | None
+        Account-wide realised loss, as a fraction of the period's starting balance, that stops
+        new entries until the next UTC day / ISO week.
+    subscribe_trades : bool
+        Subscribe to trade ticks. Live nodes need it (the cache only holds what is subscribed,
+        and the sandbox fills from it); backtests do not (the engine caches every tick).
+    bar_type : str | None
+        Bars to use as the reference price when the data has no trades or quotes.
+    event_log_path : str | None
+        JSON-lines event log; ``None`` disables it.
+
+    """
+
+    instrument_id: str
+    warm_threshold: float
+    liquidation_client_id: str = "BYBIT_LIQ"
+    quantile: float = 0.95
+    history: int = 1000
+    min_history: int = 200
+    refresh_s: float = 3600.0
+    window_s: float = 60.0
+    min_events: int = 2
+    entry_offset: float = 0.0015
+    take_profit: float = 0.0015
+    stop_loss: float = 0.0025
+    entry_timeout_s: float = 1800.0
+    max_hold_s: float = 1800.0
+    cooldown_s: float = 300.0
+    trade_notional: float = 2000.0
+    reprice_on_post_only_reject: bool = True
+    stop_trigger: str = "LAST_PRICE"
+    trading_hours: list[int] | None = None
+    skip_weekends: bool = False
+    blackouts: list[list[str]] | None = None
+    daily_loss_limit: float | None = 0.01
+    weekly_loss_limit: float | None = 0.02
+    subscribe_trades: bool = False
+    bar_type: str | None = None
+    event_log_path: str | None = None
+
+    def __post_init__(self) -> None:
+        positive = (
+            "warm_threshold",
+            "entry_offset",
+            "take_profit",
+            "stop_loss",
+            "entry_timeout_s",
+            "max_hold_s",
+            "trade_notional",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.cooldown_s < 0:
+            raise ValueError(f"cooldown_s must be >= 0, got {self.cooldown_s!r}")
+        for name in ("entry_offset", "take_profit", "stop_loss"):
+            if getattr(self, name) >= 0.5:
+                raise ValueError(
+                    f"{name} is a fraction (0.0015 = 0.15 %), got {getattr(self, name)}"
+                )
+        if self.trading_hours is not None and (
+            len(self.trading_hours) != 2 or not all(0 <= h <= 24 for h in self.trading_hours)
+        ):
+            raise ValueError(
+                f"trading_hours must be [start_hour, end_hour], got {self.trading_hours}"
+            )
+        for window in self.blackouts or []:
+            if len(window) != 2:
+                raise ValueError(f"blackouts entries must be [start, end], got {window}")
+            start, end = parse_utc(window[0]), parse_utc(window[1])
+            if end <= start:
+                raise ValueError(f"blackouts window ends before it starts: {window}")
+        if self.stop_trigger not in TriggerType.__members__:
+            raise ValueError(f"stop_trigger must be a TriggerType name, got {self.stop_trigger!r}")
+        DetectorParams(**self.detector_kwargs())  # validates the detector fields by name
+
+    def detector_kwargs(self) -> dict[str, float | int]:
+        """The detector's parameters."""
+        return {
+            "warm_threshold": self.warm_threshold,
+            "quantile": self.quantile,
+            "history": self.history,
+            "min_history": self.min_history,
+            "refresh_s": self.refresh_s,
+            "window_s": self.window_s,
+            "min_events": self.min_events,
+        }
+
+
+class CascadeMarketMaker(Strategy):
+    """
+    Place post-only limit orders into liquidation cascades and exit on TP, SL or timeout.
+
+    Parameters
+    ----------
+    config : CascadeMarketMakerConfig
+        The configuration.
+
+    """
+
+    def __init__(self, config: CascadeMarketMakerConfig) -> None:
+        super().__init__(config)
+        self.instrument_id = InstrumentId.from_str(config.instrument_id)
+        self.symbol = self.instrument_id.symbol.value.removesuffix("-LINEAR")
+        self.detector = CascadeDetector(DetectorParams(**config.detector_kwargs()))
+        self.sessions = SessionRules(
+            trading_hours=tuple(config.trading_hours) if config.trading_hours else None,
+            skip_weekends=config.skip_weekends,
+            blackouts=tuple((parse_utc(a), parse_utc(b)) for a, b in config.blackouts or []),
+        )
+        self.loss_limits = LossLimits(config.daily_loss_limit, config.weekly_loss_limit)
+        self.events = EventLog(config.event_log_path)
+        self.instrument: Instrument | None = None
+        self._bar_type = BarType.from_str(config.bar_type) if config.bar_type else None
+        self._trigger = TriggerType[config.stop_trigger]
+        self._reset_trade()
+        self._cooldown_until_ns = 0
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _reset_trade(self) -> None:
+        self._entry_id: ClientOrderId | None = None
+        self._cascade: Cascade | None = None
+        self._entry_side: str | None = None
+        self._repriced = False
+        self._first_fill_ns: int | None = None
+        self._exit_ids: set[ClientOrderId] = set()
+        self._sibling: dict[ClientOrderId, ClientOrderId] = {}
+
+    @property
+    def _timer_entry(self) -> str:
+        return f"{self.id}-entry-timeout"
+
+    @property
+    def _timer_hold(self) -> str:
+        return f"{self.id}-max-hold"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Look up the instrument and subscribe to liquidations (and trades if configured)."""
+        self.instrument = self.cache.instrument(self.instrument_id)
+        if self.instrument is None:
+            self.log.error(f"Instrument {self.instrument_id} not in cache: stopping")
+            self.stop()
+            return
+        self.subscribe_data(
+            DataType(LiquidationData),
+            client_id=ClientId(self.config.liquidation_client_id),
+            instrument_id=self.instrument_id,
+        )
+        if self.config.subscribe_trades:
+            self.subscribe_trade_ticks(self.instrument_id)
+        if self._bar_type is not None:
+            self.subscribe_bars(self._bar_type)
+
+    def on_stop(self) -> None:
+        """Cancel a working entry; an open position keeps its reduce-only exits at the venue."""
+        entry = self._order(self._entry_id)
+        if entry is not None and not entry.is_closed:
+            self.cancel_order(entry)
+        for cascade in self.detector.cascades:
+            self._log_cascade("cascade_stats", cascade)
+        self.events.close()
+
+    # -- signals ---------------------------------------------------------------------------------
+
+    def on_data(self, data: Data) -> None:
+        """Feed liquidations of this instrument to the detector; act on a declared cascade."""
+        if not isinstance(data, LiquidationData) or data.instrument_id != self.instrument_id:
+            return
+        self.events.write(
+            data.ts_init,
+            "liquidation",
+            self.symbol,
+            side=data.side,
+            price=data.price,
+            quantity=data.quantity,
+            notional=data.notional,
+            ts_event=data.ts_event,
+        )
+        cascade = self.detector.on_liquidation(data.ts_init, data.side, data.notional)
+        if cascade is not None:
+            self._on_cascade(cascade)
+
+    def _log_cascade(self, event: str, cascade: Cascade) -> None:
+        self.events.write(
+            cascade.declared_ns,
+            event,
+            self.symbol,
+            start_ns=cascade.start_ns,
+            declared_ns=cascade.declared_ns,
+            end_ns=cascade.end_ns,
+            large_events=cascade.large_events,
+            events=cascade.events,
+            long_notional=cascade.long_notional,
+            short_notional=cascade.short_notional,
+            threshold=cascade.threshold,
+            side=cascade.side,
+        )
+
+    def _skip(self, cascade: Cascade, reason: str) -> None:
+        self.log.info(f"Cascade ignored: {reason}")
+        self.events.write(
+            self.clock.timestamp_ns(),
+            "skip",
+            self.symbol,
+            declared_ns=cascade.declared_ns,
+            reason=reason,
+        )
+
+    def _on_cascade(self, cascade: Cascade) -> None:
+        self._log_cascade("cascade", cascade)
+        now = self.clock.timestamp_ns()
+        blocked = self._blocked(cascade, now)
+        if blocked is not None:
+            self._skip(cascade, blocked)
+            return
+        reference = self._reference_price()
+        if reference is None:
+            self._skip(cascade, "no reference price yet")
+            return
+        self._cascade = cascade
+        self._entry_side = BUY if cascade.side == LONG else SELL
+        if not self._submit_entry(reference):
+            self._reset_trade()
+
+    def _blocked(self, cascade: Cascade, now: int) -> str | None:
+        if cascade.side is None:
+            return "no dominant side (equal notional)"
+        if self._entry_id is not None or not self.portfolio.is_flat(self.instrument_id):
+            return "position or entry already working"
+        if now < self._cooldown_until_ns:
+            return f"cooldown for {(self._cooldown_until_ns - now) / NS_PER_S:.0f} s"
+        reason = self.sessions.blocked(now)
+        if reason is not None:
+            return reason
+        account = self.portfolio.account(self.instrument_id.venue)
+        if account is None:
+            return "no account"
+        balance = account.balance_total(self.instrument.settlement_currency)
+        closed = (
+            (p.ts_closed, float(p.realized_pnl))
+            for p in self.cache.positions_closed()
+            if p.realized_pnl is not None
+        )
+        return self.loss_limits.blocked(now, float(balance) if balance else 0.0, closed)
+
+    def _reference_price(self) -> Decimal | None:
+        trade = self.cache.trade_tick(self.instrument_id)
+        if trade is not None:
+            return trade.price.as_decimal()
+        quote = self.cache.quote_tick(self.instrument_id)
+        if quote is not None:
+            return (quote.bid_price.as_decimal() + quote.ask_price.as_decimal()) / 2
+        if self._bar_type is not None:
+            bar = self.cache.bar(self._bar_type)
+            if bar is not None:
+                return bar.close.as_decimal()
+        return None
+
+    # -- orders ----------------------------------------------------------------------------------
+
+    def _submit_entry(self, reference: Decimal) -> bool:
+        instrument = self.instrument
+        tick = instrument.price_increment.as_decimal()
+        price = entry_price(
+            reference, self._entry_side, Decimal(str(self.config.entry_offset)), tick
+        )
+        quantity = order_quantity(
+            Decimal(str(self.config.trade_notional)),
+            price,
+            instrument.size_increment.as_decimal(),
+            instrument.min_quantity.as_decimal() if instrument.min_quantity else Decimal(0),
+        )
+        if quantity is None:
+            self._skip(self._cascade, f"trade_notional {self.config.trade_notional} below min size")
+            return False
+        order = self.order_factory.limit(
+            instrument_id=self.instrument_id,
+            order_side=OrderSide.BUY if self._entry_side == BUY else OrderSide.SELL,
+            quantity=instrument.make_qty(quantity),
+            price=instrument.make_price(price),
+            time_in_force=TimeInForce.GTC,
+            post_only=True,
+            tags=[ENTRY],
+        )
+        self._entry_id = order.client_order_id
+        now = self.clock.timestamp_ns()
+        self.submit_order(order)
+        self.clock.set_time_alert_ns(
+            self._timer_entry,
+            now + int(self.config.entry_timeout_s * NS_PER_S),
+            self._on_entry_timeout,
+        )
+        self.events.write(
+            now,
+            "entry_submitted",
+            self.symbol,
+            order_id=order.client_order_id.value,
+            declared_ns=self._cascade.declared_ns,
+            side=self._entry_side,
+            price=float(price),
+            reference=float(reference),
+            quantity=float(quantity),
+            repriced=self._repriced,
+        )
+        return True
+
+    def _order(self, client_order_id: ClientOrderId | None) -> Order | None:
+        return self.cache.order(client_order_id) if client_order_id is not None else None
+
+    def on_order_rejected(self, event: OrderRejected) -> None:
+        """Re-price a post-only-rejected entry once; fall back to market if a stop is refused."""
+        if event.client_order_id == self._entry_id:
+            self._cancel_timer(self._timer_entry)
+            self.events.write(
+                event.ts_event,
+                "entry_rejected",
+                self.symbol,
+                order_id=event.client_order_id.value,
+                reason=event.reason,
+                post_only=event.due_post_only,
+            )
+            retry = (
+                event.due_post_only
+                and self.config.reprice_on_post_only_reject
+                and not self._repriced
+                and self._first_fill_ns is None
+            )
+            reference = self._reference_price() if retry else None
+            if reference is not None:
+                self._repriced = True
+                self._entry_id = None
+                if self._submit_entry(reference):
+                    return
+            if self._first_fill_ns is None:
+                self._reset_trade()
+        elif event.client_order_id in self._exit_ids:
+            order = self._order(event.client_order_id)
+            self.log.warning(f"Exit order rejected: {event.reason}")
+            self.events.write(event.ts_event, "exit_rejected", self.symbol, reason=event.reason)
+            if order is not None and STOP_LOSS in (order.tags or []):
+                self._close_at_market(STOP_LOSS)  # never sit unprotected
+
+    def on_order_filled(self, event: OrderFilled) -> None:
+        """Attach exits to each entry fill; cancel or shrink an exit's sibling when it fills."""
+        if event.client_order_id == self._entry_id:
+            self._on_entry_fill(event)
+        elif event.client_order_id in self._exit_ids:
+            self._on_exit_fill(event)
+
+    def _on_entry_fill(self, event: OrderFilled) -> None:
+        fill_px = event.last_px.as_decimal()
+        if self._first_fill_ns is None:
+            self._first_fill_ns = event.ts_event
+            self.clock.set_time_alert_ns(
+                self._timer_hold,
+                event.ts_event + int(self.config.max_hold_s * NS_PER_S),
+                self._on_max_hold,
+            )
+        instrument = self.instrument
+        tp_price, sl_price = exit_prices(
+            fill_px,
+            self._entry_side,
+            Decimal(str(self.config.take_profit)),
+            Decimal(str(self.config.stop_loss)),
+            instrument.price_increment.as_decimal(),
+        )
+        exit_side = OrderSide.SELL if self._entry_side == BUY else OrderSide.BUY
+        tp = self.order_factory.limit(
+            instrument_id=self.instrument_id,
+            order_side=exit_side,
+            quantity=event.last_qty,
+            price=instrument.make_price(tp_price),
+            time_in_force=TimeInForce.GTC,
+            reduce_only=True,
+            tags=[TAKE_PROFIT],
+        )
+        sl = self.order_factory.stop_market(
+            instrument_id=self.instrument_id,
+            order_side=exit_side,
+            quantity=event.last_qty,
+            trigger_price=instrument.make_price(sl_price),
+            trigger_type=self._trigger,
+            time_in_force=TimeInForce.GTC,
+            reduce_only=True,
+            tags=[STOP_LOSS],
+        )
+        self._exit_ids |= {tp.client_order_id, sl.client_order_id}
+        self._sibling[tp.client_order_id] = sl.client_order_id
+        self._sibling[sl.client_order_id] = tp.client_order_id
+        self.events.write(
+            event.ts_event,
+            "entry_fill",
+            self.symbol,
+            order_id=event.client_order_id.value,
+            declared_ns=self._cascade.declared_ns if self._cascade else None,
+            side=self._entry_side,
+            price=float(fill_px),
+            quantity=float(event.last_qty),
+            take_profit=float(tp_price),
+            stop=float(sl_price),
+            commission=float(event.commission),
+        )
+        self.submit_order(tp)
+        self.submit_order(sl)
+
+    def _on_exit_fill(self, event: OrderFilled) -> None:
+        order = self._order(event.client_order_id)
+        sibling = self._order(self._sibling.get(event.client_order_id))
+        self.events.write(
+            event.ts_event,
+            "exit_fill",
+            self.symbol,
+            order_id=event.client_order_id.value,
+            reason=(order.tags or ["?"])[0] if order else "?",
+            price=float(event.last_px),
+            quantity=float(event.last_qty),
+            commission=float(event.commission),
+        )
+        if sibling is None or sibling.is_closed:
+            return
+        if order is None or order.is_closed:
+            self.cancel_order(sibling)
+        elif sibling.quantity != order.leaves_qty:
+            # A partial take-profit: the stop keeps protecting exactly what is still open.
+            self.modify_order(sibling, quantity=order.leaves_qty)
+
+    def on_order_canceled(self, event: OrderCanceled) -> None:
+        """An entry cancelled before any fill ends the trade (no cooldown: nothing was traded)."""
+        self._on_entry_closed_unfilled(event.client_order_id, event.ts_event, "canceled")
+
+    def on_order_expired(self, event: OrderExpired) -> None:
+        """Same as a cancel (venues may expire instead)."""
+        self._on_entry_closed_unfilled(event.client_order_id, event.ts_event, "expired")
+
+    def _on_entry_closed_unfilled(self, order_id: ClientOrderId, ts: int, how: str) -> None:
+        if order_id != self._entry_id:
+            return
+        self._cancel_timer(self._timer_entry)
+        if self._first_fill_ns is None:
+            self.events.write(ts, "entry_unfilled", self.symbol, order_id=order_id.value, how=how)
+            self._reset_trade()
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def _cancel_timer(self, name: str) -> None:
+        if name in self.clock.timer_names:
+            self.clock.cancel_timer(name)
+
+    def _on_entry_timeout(self, event: TimeEvent) -> None:
+        entry = self._order(self._entry_id)
+        if entry is not None and not entry.is_closed:
+            self.cancel_order(entry)
+
+    def _on_max_hold(self, event: TimeEvent) -> None:
+        self._close_at_market(TIMEOUT)
+
+    def _close_at_market(self, reason: str) -> None:
+        entry = self._order(self._entry_id)
+        if entry is not None and not entry.is_closed:
+            self.cancel_order(entry)
+        for order_id in self._exit_ids:
+            order = self._order(order_id)
+            if order is not None and not order.is_closed:
+                self.cancel_order(order)
+        for position in self.cache.positions_open(
+            instrument_id=self.instrument_id, strategy_id=self.id
+        ):
+            self.close_position(position, tags=[reason])
+
+    # -- positions -------------------------------------------------------------------------------
+
+    def on_position_closed(self, event: PositionClosed) -> None:
+        """Record the round trip, clean up what is left, start the cooldown."""
+        if event.instrument_id != self.instrument_id:
+            return
+        closing = self._order(event.closing_order_id)
+        reason = (closing.tags or ["?"])[0] if closing is not None else "?"
+        self._cancel_timer(self._timer_entry)
+        self._cancel_timer(self._timer_hold)
+        for order_id in [self._entry_id, *self._exit_ids]:
+            order = self._order(order_id)
+            if order is not None and not order.is_closed:
+                self.cancel_order(order)
+        position = self.cache.position(event.position_id)
+        fees = sum(float(c) for c in position.commissions()) if position is not None else 0.0
+        self.events.write(
+            event.ts_event,
+            "exit",
+            self.symbol,
+            reason=reason,
+            declared_ns=self._cascade.declared_ns if self._cascade else None,
+            side=BUY if event.entry == OrderSide.BUY else SELL,
+            entry_ns=event.ts_opened,
+            exit_ns=event.ts_closed,
+            entry_price=event.avg_px_open,
+            exit_price=event.avg_px_close,
+            quantity=float(event.peak_qty),
+            pnl=float(event.realized_pnl),
+            fees=fees,
+        )
+        self._cooldown_until_ns = event.ts_closed + int(self.config.cooldown_s * NS_PER_S)
+        self._reset_trade()

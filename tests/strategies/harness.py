@@ -1,0 +1,134 @@
+"""Run CascadeMarketMaker in a real BacktestEngine on small crafted data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nautilus_trader.backtest.engine import BacktestEngine
+from nautilus_trader.backtest.engine import BacktestEngineConfig
+from nautilus_trader.backtest.models import FillModel
+from nautilus_trader.backtest.models import LatencyModel
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.model.currencies import USDT
+from nautilus_trader.model.data import CustomData
+from nautilus_trader.model.data import DataType
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AccountType
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.enums import OmsType
+from nautilus_trader.model.identifiers import ClientId
+from nautilus_trader.model.identifiers import TradeId
+from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.objects import Money
+
+from data_loaders.instruments import load_specs
+from data_loaders.instruments import to_instrument
+from data_loaders.liquidation import LiquidationData
+from strategies.cascade_mm import CascadeMarketMaker
+from strategies.cascade_mm import CascadeMarketMakerConfig
+from strategies.event_log import read_events
+
+S = 1_000_000_000
+T0 = 1_741_010_400 * S  # 2025-03-03 14:00 UTC, a Monday inside the 13-18 UTC session
+
+
+@dataclass
+class Run:
+    """What a harness run leaves behind."""
+
+    engine: BacktestEngine
+    events: list[dict[str, Any]]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        """Events of one kind, in order."""
+        return [e for e in self.events if e["event"] == kind]
+
+
+def trades(points: list[tuple[float, float]], size: float = 5.0, start: int = T0) -> list:
+    """``(seconds after start, price)`` pairs -> ETH trade ticks (alternating aggressors)."""
+    return [(start + int(t * S), price, size) for t, price in points]
+
+
+def liquidation(t: float, side: str, notional: float, price: float = 2000.0) -> tuple:
+    """A liquidation received ``t`` seconds after T0."""
+    return (T0 + int(t * S), side, price, notional / price)
+
+
+def run(
+    tmp_path: Path,
+    trade_points: list[tuple[int, float, float]],
+    liquidations: list[tuple],
+    symbol: str = "ETHUSDT",
+    balance: float = 100_000.0,
+    touch_fills: bool = False,
+    latency_ms: float = 0.0,
+    raw_aggressors: bool = False,
+    **overrides: Any,
+) -> Run:
+    """
+    Run one strategy over the data; return the engine and its event log.
+
+    Trades carry no aggressor, as in the runner's execution view (``backtests.execution_view``),
+    unless ``raw_aggressors`` alternates buyer/seller prints to show the engine's stale-side
+    artefact.
+    """
+    spec = load_specs()[symbol]
+    instrument = to_instrument(spec)
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
+    engine.add_venue(
+        venue=Venue("BYBIT"),
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.MARGIN,
+        base_currency=USDT,
+        starting_balances=[Money(balance, USDT)],
+        fill_model=FillModel(prob_fill_on_limit=1.0 if touch_fills else 0.0),
+        latency_model=LatencyModel(int(latency_ms * 1_000_000)) if latency_ms else None,
+    )
+    engine.add_instrument(instrument)
+
+    def aggressor(i: int) -> AggressorSide:
+        if not raw_aggressors:
+            return AggressorSide.NO_AGGRESSOR
+        return AggressorSide.SELLER if i % 2 else AggressorSide.BUYER
+
+    ticks = []
+    for i, (ts, price, size) in enumerate(trade_points):
+        ticks.append(
+            TradeTick(
+                instrument.id,
+                instrument.make_price(Decimal(str(price))),
+                instrument.make_qty(Decimal(str(size))),
+                aggressor(i),
+                TradeId(f"T{i}"),
+                ts,
+                ts,
+            )
+        )
+    engine.add_data(ticks)
+    liqs = [
+        CustomData(
+            DataType(LiquidationData),
+            LiquidationData(
+                instrument_id=instrument.id,
+                side=side,
+                price=price,
+                quantity=qty,
+                notional=price * qty,
+                ts_event=ts - S // 2,
+                ts_init=ts + 1,
+            ),
+        )
+        for ts, side, price, qty in liquidations
+    ]
+    if liqs:
+        engine.add_data(liqs, client_id=ClientId("BYBIT_LIQ"))
+    log = tmp_path / f"events-{symbol}-{len(list(tmp_path.glob('events-*')))}.jsonl"
+    params = {"warm_threshold": 80_000.0, "event_log_path": str(log), **overrides}
+    config = CascadeMarketMakerConfig(instrument_id=str(instrument.id), **params)
+    engine.add_strategy(CascadeMarketMaker(config))
+    engine.run()
+    events = read_events(log) if log.exists() else []
+    return Run(engine=engine, events=events)
