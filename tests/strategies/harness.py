@@ -86,6 +86,7 @@ def run(
         starting_balances=[Money(balance, USDT)],
         fill_model=FillModel(prob_fill_on_limit=1.0 if touch_fills else 0.0),
         latency_model=LatencyModel(int(latency_ms * 1_000_000)) if latency_ms else None,
+        liquidity_consumption=True,  # a print's size fills at most once, as in the runner
     )
     engine.add_instrument(instrument)
 

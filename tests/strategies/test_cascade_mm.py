@@ -59,3 +59,150 @@ def test_engine_fills_on_a_stale_side_with_raw_aggressors(tmp_path: Path) -> Non
     assert [f["ts"] for f in raw.of("entry_fill")] == [
         raw.of("entry_submitted")[0]["ts"] + 24 * S - 1
     ]
+
+
+def test_shorts_liquidated_sell_above_then_stop_loss(tmp_path: Path) -> None:
+    # 2000 * 1.0015 = 2003.00; TP 2003 * 0.9985 = 1999.9955 -> down (away from entry) 1999.99;
+    # SL 2003 * 1.0025 = 2008.0075 -> down (towards the entry) 2008.00.
+    prices = [(0, 2000.0), (10, 2002.0), (12, 2003.5), (20, 2006.0), (25, 2008.5), (30, 2009.0)]
+    result = run(tmp_path, trades(prices), CASCADE_SHORTS)
+    (submitted,) = result.of("entry_submitted")
+    assert (submitted["side"], submitted["price"]) == ("SELL", 2003.00)
+    (fill,) = result.of("entry_fill")
+    assert (fill["price"], fill["take_profit"], fill["stop"]) == (2003.00, 1999.99, 2008.00)
+    (exit_,) = result.of("exit")
+    assert exit_["reason"] == "SL"
+    assert exit_["side"] == "SELL"
+    # The stop fills at the print that triggered it (no spread in trade-only data): 2008.50.
+    assert exit_["exit_price"] == 2008.50
+    # 2000 USDT / 2003 = 0.9985 -> 0.99 ETH (floored to the lot step).
+    assert exit_["quantity"] == 0.99
+    fees = 0.99 * (2003.0 * 0.0002 + 2008.5 * 0.00055)  # maker entry, taker stop
+    assert exit_["fees"] == pytest.approx(fees)
+    assert exit_["pnl"] == pytest.approx(-5.5 * 0.99 - fees)
+
+
+def test_position_closed_at_market_30_minutes_after_the_fill(tmp_path: Path) -> None:
+    prices = [(0, 2000.0), (10, 1996.0)] + [(60 * m, 1996.5) for m in range(1, 40)]
+    result = run(tmp_path, trades(prices), CASCADE_LONGS)
+    (fill,) = result.of("entry_fill")
+    (exit_,) = result.of("exit")
+    assert exit_["reason"] == "TIMEOUT"
+    # The timer fires at fill + 30 min and the market order fills at once against the last
+    # print (trade-only data has no spread): 1996.50.
+    assert exit_["exit_ns"] == fill["ts"] + 30 * 60 * S
+    assert exit_["exit_price"] == 1996.5
+
+
+def T0_PLUS(seconds: float) -> int:  # noqa: N802 (reads like the constant it offsets)
+    from tests.strategies.harness import T0
+
+    return T0 + int(seconds * S)
+
+
+def test_unfilled_entry_cancelled_after_30_minutes(tmp_path: Path) -> None:
+    prices = [(0, 2000.0)] + [(60 * m, 1999.0) for m in range(1, 40)]
+    result = run(tmp_path, trades(prices), CASCADE_LONGS)
+    (submitted,) = result.of("entry_submitted")
+    (unfilled,) = result.of("entry_unfilled")
+    assert unfilled["ts"] == submitted["ts"] + 30 * 60 * S
+    assert result.of("entry_fill") == [] and result.of("exit") == []
+
+
+def test_one_position_per_symbol_and_cooldown_after_close(tmp_path: Path) -> None:
+    # Cascades more than 60 s apart (closer ones extend the same window).
+    prices = [(0, 2000.0), (10, 1996.0), (100, 1998.0), (300, 2000.5)]
+    prices += [(30 * k, 2001.0) for k in range(11, 40)]
+    holding = [liquidation(100, LONG, 100_000), liquidation(101, LONG, 100_000)]
+    in_cooldown = [liquidation(400, LONG, 100_000), liquidation(401, LONG, 100_000)]
+    after = [liquidation(700, LONG, 100_000), liquidation(701, LONG, 100_000)]
+    result = run(tmp_path, trades(prices), CASCADE_LONGS + holding + in_cooldown + after)
+    assert len(result.of("cascade")) == 4
+    reasons = [s["reason"] for s in result.of("skip")]
+    assert reasons == ["position or entry already working", "cooldown for 199 s"]
+    (first_exit,) = result.of("exit")
+    assert first_exit["exit_ns"] == T0_PLUS(300)
+    submitted = result.of("entry_submitted")
+    assert [s["declared_ns"] for s in submitted] == [T0_PLUS(6) + 1, T0_PLUS(701) + 1]
+
+
+def test_each_partial_fill_gets_exits_sized_to_it(tmp_path: Path) -> None:
+    # Entry 1.00 ETH at 1997; prints through the limit of 0.40 then 0.60 ETH.
+    points = [(T0_PLUS(0), 2000.0, 5.0), (T0_PLUS(10), 1996.5, 0.4), (T0_PLUS(20), 1996.0, 0.6)]
+    points += [(T0_PLUS(30), 2000.5, 5.0)]
+    result = run(tmp_path, points, CASCADE_LONGS)
+    fills = result.of("entry_fill")
+    assert [(f["price"], f["quantity"]) for f in fills] == [(1997.0, 0.4), (1997.0, 0.6)]
+    exits = [o for o in result.engine.cache.orders() if o.is_reduce_only]
+    assert sorted(float(o.quantity) for o in exits) == [0.4, 0.4, 0.6, 0.6]
+    (exit_,) = result.of("exit")
+    assert (exit_["reason"], exit_["quantity"]) == ("TP", 1.0)
+
+
+def test_post_only_rejection_reprices_once(tmp_path: Path) -> None:
+    # 1 s order latency: the market falls to 1996 before the BUY 1997 arrives, so the post-only
+    # order would take liquidity and is rejected; it is re-priced from 1996 -> 1993.00, which
+    # arrives (next print, 11 s) before the market trades through it at 20 s.
+    prices = [(0, 2000.0), (6.5, 1996.0), (10, 1996.0), (11, 1996.0), (12, 1996.0)]
+    prices += [(20, 1992.5), (30, 1999.0)]
+    result = run(tmp_path, trades(prices), CASCADE_LONGS, latency_ms=1000)
+    (rejected,) = result.of("entry_rejected")
+    assert rejected["post_only"] is True
+    first, second = result.of("entry_submitted")
+    assert (first["price"], first["repriced"]) == (1997.0, False)
+    assert (second["price"], second["repriced"]) == (1993.0, True)
+    assert [f["price"] for f in result.of("entry_fill")] == [1993.0]
+
+
+def test_post_only_rejection_skips_when_repricing_is_off(tmp_path: Path) -> None:
+    prices = [(0, 2000.0), (6.5, 1996.0), (10, 1996.0), (20, 1992.5), (30, 1999.0)]
+    result = run(
+        tmp_path, trades(prices), CASCADE_LONGS, latency_ms=1000, reprice_on_post_only_reject=False
+    )
+    assert len(result.of("entry_submitted")) == 1
+    assert result.of("entry_fill") == []
+
+
+def test_daily_loss_limit_halts_until_the_next_day(tmp_path: Path) -> None:
+    # 10 000 USDT account, 50 000 USDT per trade: one stop costs ~0.3 % x 50k = ~150 > 1 %.
+    day = 86_400
+    prices = [(0, 2000.0), (10, 1996.0), (20, 1991.0), (40, 1990.0)]
+    prices += [(300, 1990.0), (day - 600, 1990.0), (day + 50, 1990.0), (day + 100, 1990.0)]
+    again = [liquidation(400, LONG, 100_000), liquidation(401, LONG, 100_000)]  # after cooldown
+    next_day = [liquidation(day + 60, LONG, 100_000), liquidation(day + 61, LONG, 100_000)]
+    result = run(
+        tmp_path,
+        trades(prices, size=100.0),  # prints large enough to fill the 25 ETH stop at once
+        CASCADE_LONGS + again + next_day,
+        balance=10_000,
+        trade_notional=50_000,
+        min_history=1000,
+        history=1000,
+    )
+    assert result.of("exit")[0]["reason"] == "SL"
+    (skip,) = result.of("skip")
+    assert skip["reason"].startswith("daily loss limit reached")
+    assert [s["declared_ns"] for s in result.of("entry_submitted")] == [
+        T0_PLUS(6) + 1,
+        T0_PLUS(day + 61) + 1,
+    ]
+
+
+def test_trading_hours_filter(tmp_path: Path) -> None:
+    # T0 is 14:00 UTC: inside 13-18, outside 15-18.
+    prices = [(0, 2000.0), (30, 2000.0)]
+    inside = run(tmp_path, trades(prices), CASCADE_LONGS, trading_hours=[13, 18])
+    assert len(inside.of("entry_submitted")) == 1
+    outside = run(tmp_path, trades(prices), CASCADE_LONGS, trading_hours=[15, 18])
+    assert outside.of("entry_submitted") == []
+    assert outside.of("skip")[0]["reason"] == "outside trading hours 15-18 UTC"
+
+
+def test_blackout_window_and_tie_side_skip(tmp_path: Path) -> None:
+    prices = [(0, 2000.0), (30, 2000.0)]
+    blackout = [["2025-03-03T13:30:00Z", "2025-03-03T14:30:00Z"]]
+    result = run(tmp_path, trades(prices), CASCADE_LONGS, blackouts=blackout)
+    assert result.of("skip")[0]["reason"] == "blackout window"
+    tie = [liquidation(5, LONG, 100_000), liquidation(6, SHORT, 100_000)]
+    result = run(tmp_path, trades(prices), tie)
+    assert result.of("skip")[0]["reason"] == "no dominant side (equal notional)"
