@@ -69,7 +69,7 @@ class TradeRecord:
         return self.entry_price * self.quantity
 
     @property
-    def return_pct(self) -> float:
+    def return_fraction(self) -> float:
         """PnL after fees as a fraction of the entry notional."""
         return self.pnl / self.notional if self.notional else 0.0
 
