@@ -95,6 +95,12 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
         No new entry this long after a position closes.
     trade_notional : float
         Entry size in USDT (floored to the lot step).
+    order_latency_ms : float
+        Delay from a decision to the order reaching the venue (entries, exits and market
+        closes alike). Modelled here, on the strategy's clock, rather than in the venue's latency
+        model: the venue releases delayed orders at the next data point of *any* instrument,
+        which would make fills depend on other symbols' data. Cancels and amendments are
+        immediate. Live, leave it at 0: the network provides the latency.
     reprice_on_post_only_reject : bool
         Re-price a post-only-rejected entry once (else skip the cascade).
     stop_trigger : str
@@ -134,6 +140,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     max_hold_s: float = 1800.0
     cooldown_s: float = 300.0
     trade_notional: float = 2000.0
+    order_latency_ms: float = 0.0
     reprice_on_post_only_reject: bool = True
     stop_trigger: str = "LAST_PRICE"
     trading_hours: list[int] | None = None
@@ -158,8 +165,9 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.cooldown_s < 0:
-            raise ValueError(f"cooldown_s must be >= 0, got {self.cooldown_s!r}")
+        for name in ("cooldown_s", "order_latency_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("entry_offset", "take_profit", "stop_loss"):
             if getattr(self, name) >= 0.5:
                 raise ValueError(
@@ -222,6 +230,8 @@ class CascadeMarketMaker(Strategy):
         self._trigger = TriggerType[config.stop_trigger]
         self._reset_trade()
         self._cooldown_until_ns = 0
+        self._latency_ns = int(config.order_latency_ms * 1_000_000)
+        self._pending: dict[str, Order] = {}  # timer name -> order waiting out the latency
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -394,7 +404,7 @@ class CascadeMarketMaker(Strategy):
         )
         self._entry_id = order.client_order_id
         now = self.clock.timestamp_ns()
-        self.submit_order(order)
+        self._submit(order)
         self.clock.set_time_alert_ns(
             self._timer_entry,
             now + int(self.config.entry_timeout_s * NS_PER_S),
@@ -413,6 +423,26 @@ class CascadeMarketMaker(Strategy):
             repriced=self._repriced,
         )
         return True
+
+    def _submit(self, order: Order) -> None:
+        """Send an order now, or after ``order_latency_ms`` on the strategy's clock."""
+        if self._latency_ns <= 0:
+            self.submit_order(order)
+            return
+        name = f"{self.id}-submit-{order.client_order_id.value}"
+        self._pending[name] = order
+        self.clock.set_time_alert_ns(
+            name, self.clock.timestamp_ns() + self._latency_ns, self._on_latency_elapsed
+        )
+
+    def _on_latency_elapsed(self, event: TimeEvent) -> None:
+        order = self._pending.pop(event.name, None)
+        if order is None:
+            return
+        # An order of a trade that ended meanwhile (e.g. exits of a position already closed) is
+        # dropped: the decision it came from no longer holds.
+        if order.client_order_id == self._entry_id or order.client_order_id in self._exit_ids:
+            self.submit_order(order)
 
     def _order(self, client_order_id: ClientOrderId | None) -> Order | None:
         return self.cache.order(client_order_id) if client_order_id is not None else None
@@ -510,8 +540,8 @@ class CascadeMarketMaker(Strategy):
             stop=float(sl_price),
             commission=float(event.commission),
         )
-        self.submit_order(tp)
-        self.submit_order(sl)
+        self._submit(tp)
+        self._submit(sl)
 
     def _on_exit_fill(self, event: OrderFilled) -> None:
         order = self._order(event.client_order_id)
@@ -575,7 +605,16 @@ class CascadeMarketMaker(Strategy):
         for position in self.cache.positions_open(
             instrument_id=self.instrument_id, strategy_id=self.id
         ):
-            self.close_position(position, tags=[reason])
+            close = self.order_factory.market(
+                instrument_id=self.instrument_id,
+                order_side=OrderSide.SELL if position.is_long else OrderSide.BUY,
+                quantity=position.quantity,
+                time_in_force=TimeInForce.GTC,
+                reduce_only=True,
+                tags=[reason],
+            )
+            self._exit_ids.add(close.client_order_id)
+            self._submit(close)
 
     # -- positions -------------------------------------------------------------------------------
 

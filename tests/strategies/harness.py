@@ -10,7 +10,6 @@ from typing import Any
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.backtest.engine import BacktestEngineConfig
 from nautilus_trader.backtest.models import FillModel
-from nautilus_trader.backtest.models import LatencyModel
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.model.currencies import USDT
 from nautilus_trader.model.data import CustomData
@@ -64,7 +63,6 @@ def run(
     symbol: str = "ETHUSDT",
     balance: float = 100_000.0,
     touch_fills: bool = False,
-    latency_ms: float = 0.0,
     raw_aggressors: bool = False,
     **overrides: Any,
 ) -> Run:
@@ -85,7 +83,6 @@ def run(
         base_currency=USDT,
         starting_balances=[Money(balance, USDT)],
         fill_model=FillModel(prob_fill_on_limit=1.0 if touch_fills else 0.0),
-        latency_model=LatencyModel(int(latency_ms * 1_000_000)) if latency_ms else None,
         liquidity_consumption=True,  # a print's size fills at most once, as in the runner
     )
     engine.add_instrument(instrument)

@@ -140,12 +140,12 @@ def test_each_partial_fill_gets_exits_sized_to_it(tmp_path: Path) -> None:
 
 
 def test_post_only_rejection_reprices_once(tmp_path: Path) -> None:
-    # 1 s order latency: the market falls to 1996 before the BUY 1997 arrives, so the post-only
-    # order would take liquidity and is rejected; it is re-priced from 1996 -> 1993.00, which
-    # arrives (next print, 11 s) before the market trades through it at 20 s.
+    # 1 s order latency: the market falls to 1996 before the BUY 1997 arrives (7 s), so the
+    # post-only order would take liquidity and is rejected; it is re-priced from 1996 -> 1993.00,
+    # which arrives at 8 s, before the market trades through it at 20 s.
     prices = [(0, 2000.0), (6.5, 1996.0), (10, 1996.0), (11, 1996.0), (12, 1996.0)]
     prices += [(20, 1992.5), (30, 1999.0)]
-    result = run(tmp_path, trades(prices), CASCADE_LONGS, latency_ms=1000)
+    result = run(tmp_path, trades(prices), CASCADE_LONGS, order_latency_ms=1000)
     (rejected,) = result.of("entry_rejected")
     assert rejected["post_only"] is True
     first, second = result.of("entry_submitted")
@@ -157,7 +157,11 @@ def test_post_only_rejection_reprices_once(tmp_path: Path) -> None:
 def test_post_only_rejection_skips_when_repricing_is_off(tmp_path: Path) -> None:
     prices = [(0, 2000.0), (6.5, 1996.0), (10, 1996.0), (20, 1992.5), (30, 1999.0)]
     result = run(
-        tmp_path, trades(prices), CASCADE_LONGS, latency_ms=1000, reprice_on_post_only_reject=False
+        tmp_path,
+        trades(prices),
+        CASCADE_LONGS,
+        order_latency_ms=1000,
+        reprice_on_post_only_reject=False,
     )
     assert len(result.of("entry_submitted")) == 1
     assert result.of("entry_fill") == []

@@ -1,0 +1,197 @@
+"""Backtest run configuration: a TOML file, ``key=value`` overrides, scenarios.
+
+A run file has ``[run]``, ``[venue]`` and ``[[scenario]]`` tables and names a strategy file
+(``run.strategy``) whose ``[defaults]`` and ``[symbols.X]`` tables are merged per symbol. Keys
+are addressed with dots from the command line and in scenarios: ``venue.fills=optimistic``,
+``strategy.defaults.trading_hours=[13,18]``, ``strategy.symbols.ETHUSDT.take_profit=0.002``.
+Every error names the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FILLS = ("conservative", "optimistic")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """How the simulated venue fills and charges."""
+
+    fills: str
+    maker_fee_bps: float
+    taker_fee_bps: float
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One fully resolved run (the base run or a scenario)."""
+
+    name: str
+    catalog: Path
+    output: Path
+    symbols: tuple[str, ...]
+    start: str | None
+    end: str | None
+    starting_balance: float
+    leverage: float
+    chunk_size: int
+    trade_windows: bool
+    cascade_charts: int
+    venue: VenueSpec
+    strategies: dict[str, dict[str, Any]]  # symbol -> CascadeMarketMakerConfig kwargs
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as TOML (``2``, ``0.5``, ``true``, ``[13, 18]``) or a bare string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def set_key(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested dicts, creating tables on the way."""
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: '{part}' is a value, not a table")
+        node = child
+    node[leaf] = value
+
+
+def load_raw(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Read a run file and its strategy file into one tree, then apply ``key=value`` overrides."""
+    try:
+        tree = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    run = tree.get("run", {})
+    strategy_path = Path(run.get("strategy", "configs/cascade_mm.toml"))
+    try:
+        tree["strategy"] = tomllib.loads(strategy_path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"run.strategy: cannot read {strategy_path}: {e}") from e
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, text = item.split("=", 1)
+        set_key(tree, key.strip(), parse_value(text.strip()))
+    return tree
+
+
+def _get(
+    table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str
+) -> Any:
+    value = table.get(key, default)
+    if value is None:
+        return None
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python; a TOML true must not pass for a number.
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
+    return value
+
+
+def _strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+    from strategies.cascade_mm import CascadeMarketMakerConfig
+
+    strategy = tree.get("strategy", {})
+    defaults = strategy.get("defaults", {})
+    per_symbol = strategy.get("symbols", {})
+    result = {}
+    for symbol in symbols:
+        if symbol not in per_symbol:
+            raise ConfigError(f"strategy.symbols.{symbol}: no parameters for this symbol")
+        kwargs = {**defaults, **per_symbol[symbol]}
+        try:  # validate now, so a bad value is named before any data is read
+            CascadeMarketMakerConfig(instrument_id=f"{symbol}-LINEAR.BYBIT", **kwargs)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"strategy.symbols.{symbol}: {e}") from e
+        result[symbol] = kwargs
+    return result
+
+
+def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
+    """Validate a raw tree into a :class:`RunSpec`."""
+    run, venue = tree.get("run", {}), tree.get("venue", {})
+    known_run = {
+        "name", "catalog", "output", "strategy", "symbols", "start", "end", "starting_balance",
+        "leverage", "chunk_size", "trade_windows", "cascade_charts",
+    }  # fmt: skip
+    for key in run:
+        if key not in known_run:
+            raise ConfigError(f"run.{key}: unknown key (known: {', '.join(sorted(known_run))})")
+    for key in venue:
+        if key not in ("fills", "maker_fee_bps", "taker_fee_bps", "latency_ms"):
+            raise ConfigError(f"venue.{key}: unknown key")
+    symbols = tuple(_get(run, "symbols", list, ["ETHUSDT"], "run"))
+    if not symbols or not all(isinstance(s, str) for s in symbols):
+        raise ConfigError("run.symbols: expected a non-empty list of symbols")
+    fills = _get(venue, "fills", str, "conservative", "venue")
+    if fills not in FILLS:
+        raise ConfigError(f"venue.fills: expected one of {FILLS}, got {fills!r}")
+    number = (int, float)
+    spec = RunSpec(
+        name=name or _get(run, "name", str, "run", "run"),
+        catalog=Path(_get(run, "catalog", str, "data/catalog", "run")),
+        output=Path(_get(run, "output", str, "output", "run")),
+        symbols=tuple(s.upper() for s in symbols),
+        start=_get(run, "start", str, None, "run"),
+        end=_get(run, "end", str, None, "run"),
+        starting_balance=float(_get(run, "starting_balance", number, 100_000.0, "run")),
+        leverage=float(_get(run, "leverage", number, 10.0, "run")),
+        chunk_size=int(_get(run, "chunk_size", int, 250_000, "run")),
+        trade_windows=_get(run, "trade_windows", bool, True, "run"),
+        cascade_charts=int(_get(run, "cascade_charts", int, 10, "run")),
+        venue=VenueSpec(
+            fills=fills,
+            maker_fee_bps=float(_get(venue, "maker_fee_bps", number, 2.0, "venue")),
+            taker_fee_bps=float(_get(venue, "taker_fee_bps", number, 5.5, "venue")),
+            latency_ms=float(_get(venue, "latency_ms", number, 0.0, "venue")),
+        ),
+        strategies=_strategy_kwargs(tree, [s.upper() for s in symbols]),
+    )
+    checks = {
+        "run.starting_balance": spec.starting_balance > 0,
+        "run.leverage": spec.leverage >= 1,
+        "run.chunk_size": spec.chunk_size >= 0,
+        "venue.maker_fee_bps": -10 <= spec.venue.maker_fee_bps <= 100,
+        "venue.taker_fee_bps": 0 <= spec.venue.taker_fee_bps <= 100,
+        "venue.latency_ms": spec.venue.latency_ms >= 0,
+    }
+    for key, ok in checks.items():
+        if not ok:
+            raise ConfigError(f"{key}: out of range")
+    return spec
+
+
+def load_runs(path: Path, overrides: Sequence[str] = (), scenarios: bool = True) -> list[RunSpec]:
+    """The base run and, if asked, one run per ``[[scenario]]`` (its overrides on the base)."""
+    tree = load_raw(path, overrides)
+    runs = [resolve(tree)]
+    if not scenarios:
+        return runs
+    for index, scenario in enumerate(tree.get("scenario", [])):
+        scenario = dict(scenario)
+        name = scenario.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"scenario[{index}].name: every scenario needs a name")
+        variant = copy.deepcopy(tree)
+        for key, value in scenario.items():
+            set_key(variant, key, value)
+        runs.append(resolve(variant, name=name))
+    return runs

@@ -1,0 +1,315 @@
+"""Run System A backtests with the framework's ``BacktestNode`` from a run config file.
+
+``run_spec`` builds one ``BacktestRunConfig`` (one strategy instance per symbol, one shared
+account), streams the execution view of the catalog through ``BacktestNode`` and turns the
+strategies' event logs into :class:`~backtests.records.RunRecords`. Strategy exceptions fail
+the run (``raise_exception=True``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from backtests.execution_view import ViewStats
+from backtests.execution_view import build_execution_view
+from backtests.records import CascadeRecord
+from backtests.records import RunRecords
+from backtests.records import SignalRecord
+from backtests.records import TradeRecord
+from backtests.run_config import RunSpec
+from data_loaders.catalog_writer import LIQUIDATIONS
+from data_loaders.catalog_writer import TRADES
+from data_loaders.catalog_writer import interval_of
+from data_loaders.instruments import instrument_id_for
+from strategies.event_log import read_events
+from strategies.trading_gate import parse_utc
+
+LIQUIDATION_CLIENT = "BYBIT_LIQ"
+NS_PER_MS = 1_000_000
+
+
+@dataclass
+class RunResult:
+    """A finished run: its records, where its files are, and how long it took."""
+
+    spec: RunSpec
+    records: RunRecords
+    folder: Path
+    view: ViewStats
+    seconds: float
+    node: Any = None  # the BacktestNode, kept until dispose() for the tearsheet
+
+    @property
+    def engine(self) -> Any:
+        """The run's ``BacktestEngine`` (until :meth:`dispose`)."""
+        return self.node.get_engine(self.node.configs[0].id) if self.node else None
+
+    def dispose(self) -> None:
+        """Release the engine."""
+        if self.node is not None:
+            self.node.dispose()
+            self.node = None
+
+
+def slug(text: str) -> str:
+    """A file-system-safe name."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "run"
+
+
+def data_span(
+    catalog: Path, symbols: tuple[str, ...], start: str | None, end: str | None
+) -> tuple[int, int]:
+    """First and last ``ts_init`` the run covers (config bounds, else the catalog's data)."""
+    firsts, lasts = [], []
+    for symbol in symbols:
+        for directory in (TRADES.directory, LIQUIDATIONS.directory):
+            folder = catalog / "data" / directory / instrument_id_for(symbol)
+            for f in folder.glob("*.parquet") if folder.exists() else []:
+                interval = interval_of(f)
+                if interval:
+                    firsts.append(interval[0])
+                    lasts.append(interval[1])
+    if not firsts:
+        raise ValueError(
+            f"catalog {catalog} has no trades or liquidations for {', '.join(symbols)}"
+        )
+    first = max(min(firsts), parse_utc(start)) if start else min(firsts)
+    last = min(max(lasts), parse_utc(end)) if end else max(lasts)
+    return first, last
+
+
+def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
+    """The framework's ``BacktestRunConfig`` for a spec, reading from the execution view."""
+    from nautilus_trader.backtest.config import BacktestDataConfig
+    from nautilus_trader.backtest.config import BacktestEngineConfig
+    from nautilus_trader.backtest.config import BacktestRunConfig
+    from nautilus_trader.backtest.config import BacktestVenueConfig
+    from nautilus_trader.backtest.config import ImportableFeeModelConfig
+    from nautilus_trader.backtest.config import ImportableFillModelConfig
+    from nautilus_trader.config import ImportableStrategyConfig
+    from nautilus_trader.config import LoggingConfig
+    from nautilus_trader.model.data import TradeTick
+
+    from data_loaders.liquidation import LiquidationData
+
+    venue = spec.venue
+    venue_config = BacktestVenueConfig(
+        name="BYBIT",
+        oms_type="NETTING",
+        account_type="MARGIN",
+        base_currency="USDT",
+        starting_balances=[f"{spec.starting_balance} USDT"],
+        default_leverage=spec.leverage,
+        book_type="L1_MBP",
+        trade_execution=True,
+        liquidity_consumption=True,  # one print's size fills at most once
+        fill_model=ImportableFillModelConfig(
+            fill_model_path="nautilus_trader.backtest.models:FillModel",
+            config_path="nautilus_trader.backtest.config:FillModelConfig",
+            # Conservative: a print AT the limit never fills (queue position unknown); only a
+            # print through it does. Optimistic: a touch fills.
+            config={"prob_fill_on_limit": 1.0 if venue.fills == "optimistic" else 0.0},
+        ),
+        fee_model=ImportableFeeModelConfig(
+            fee_model_path="backtests.venue:BpsFeeModel",
+            config_path="backtests.venue:BpsFeeModelConfig",
+            config={"maker_bps": venue.maker_fee_bps, "taker_bps": venue.taker_fee_bps},
+        ),
+        # No venue latency model: it releases delayed orders at the next data point of ANY
+        # instrument, so fills would depend on other symbols' data (and on trade windows).
+        # venue.latency_ms is applied by the strategy on its own clock instead.
+    )
+    data, strategies = [], []
+    bounds = {"start_time": spec.start, "end_time": spec.end}
+    for index, symbol in enumerate(spec.symbols):
+        instrument_id = instrument_id_for(symbol)
+        if (view / "data" / TRADES.directory / instrument_id).exists():
+            data.append(
+                BacktestDataConfig(
+                    catalog_path=str(view),
+                    data_cls=TradeTick,
+                    instrument_id=instrument_id,
+                    **bounds,
+                )
+            )
+        data.append(
+            BacktestDataConfig(
+                catalog_path=str(view),
+                data_cls=LiquidationData,
+                instrument_id=instrument_id,
+                client_id=LIQUIDATION_CLIENT,
+                **bounds,
+            )
+        )
+        params = {
+            **spec.strategies[symbol],
+            "instrument_id": instrument_id,
+            "liquidation_client_id": LIQUIDATION_CLIENT,
+            "order_id_tag": f"{index:03d}",
+            "order_latency_ms": venue.latency_ms,
+            "event_log_path": str(folder / f"events-{symbol}.jsonl"),
+        }
+        strategies.append(
+            ImportableStrategyConfig(
+                strategy_path="strategies.cascade_mm:CascadeMarketMaker",
+                config_path="strategies.cascade_mm:CascadeMarketMakerConfig",
+                config=params,
+            )
+        )
+    return BacktestRunConfig(
+        engine=BacktestEngineConfig(
+            strategies=strategies,
+            # The matching engine formats a debug line per tick at any level: bypassing the
+            # logger is ~20 % faster. Strategy exceptions still fail the run.
+            logging=LoggingConfig(bypass_logging=True),
+        ),
+        venues=[venue_config],
+        data=data,
+        chunk_size=spec.chunk_size or None,
+        raise_exception=True,
+        dispose_on_completion=False,
+    )
+
+
+def records_from_events(spec: RunSpec, folder: Path, span: tuple[int, int]) -> RunRecords:
+    """Reduce the strategies' event logs to run records."""
+    cascades, signals, trades = [], [], []
+    for symbol in spec.symbols:
+        path = folder / f"events-{symbol}.jsonl"
+        events = read_events(path) if path.exists() else []
+        filled = {e["declared_ns"] for e in events if e["event"] == "entry_fill"}
+        seen_signals = set()
+        for e in events:
+            kind = e["event"]
+            if kind == "cascade_stats":
+                cascades.append(
+                    CascadeRecord(
+                        symbol=symbol,
+                        start_ns=e["start_ns"],
+                        declared_ns=e["declared_ns"],
+                        end_ns=e["end_ns"],
+                        large_events=e["large_events"],
+                        events=e["events"],
+                        long_notional=e["long_notional"],
+                        short_notional=e["short_notional"],
+                        side=e["side"],
+                    )
+                )
+            elif kind == "entry_submitted" and e["declared_ns"] not in seen_signals:
+                seen_signals.add(e["declared_ns"])  # a re-priced entry is the same signal
+                signals.append(
+                    SignalRecord(
+                        symbol=symbol,
+                        declared_ns=e["declared_ns"],
+                        submitted_ns=e["ts"],
+                        side=e["side"],
+                        price=e["price"],
+                        filled=e["declared_ns"] in filled,
+                    )
+                )
+            elif kind == "exit":
+                trades.append(
+                    TradeRecord(
+                        symbol=symbol,
+                        side=e["side"],
+                        declared_ns=e["declared_ns"] or 0,
+                        entry_ns=e["entry_ns"],
+                        exit_ns=e["exit_ns"],
+                        entry_price=e["entry_price"],
+                        exit_price=e["exit_price"],
+                        quantity=e["quantity"],
+                        pnl=e["pnl"],
+                        fees=e["fees"],
+                        exit_reason=e["reason"],
+                    )
+                )
+    return RunRecords(
+        name=spec.name,
+        symbols=spec.symbols,
+        start_ns=span[0],
+        end_ns=span[1],
+        starting_balance=spec.starting_balance,
+        cascades=tuple(sorted(cascades, key=lambda c: c.declared_ns)),
+        signals=tuple(sorted(signals, key=lambda s: s.declared_ns)),
+        trades=tuple(sorted(trades, key=lambda t: t.exit_ns)),
+    )
+
+
+def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -> RunResult:
+    """Run one spec; its event logs land in ``folder``."""
+    from nautilus_trader.backtest.node import BacktestNode
+
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("events-*.jsonl"):
+        old.unlink()  # a rerun into the same folder must not append to old logs
+    span = data_span(spec.catalog, spec.symbols, spec.start, spec.end)
+    latency_ns = int(spec.venue.latency_ms * NS_PER_MS)
+    view = build_execution_view(
+        spec.catalog,
+        list(spec.symbols),
+        spec.strategies if spec.trade_windows else None,
+        latency_ns,
+    )
+    config = build_run_config(spec, view.path, folder)
+    node = BacktestNode(configs=[config])
+    node.run()
+    records = records_from_events(spec, folder, span)
+    return RunResult(spec, records, folder, view, time.perf_counter() - started, node)
+
+
+def load_window(catalog: Path) -> Callable[[str, int, int], tuple[Any, Any]]:
+    """A reader of (prices, liquidations) frames around a cascade, for the cascade charts."""
+    import pandas as pd
+
+    def read(symbol: str, start: int, end: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        instrument_id = instrument_id_for(symbol)
+        prices, liquidations = [], []
+        for directory, sink in ((TRADES.directory, prices), (LIQUIDATIONS.directory, liquidations)):
+            folder = catalog / "data" / directory / instrument_id
+            for f in sorted(folder.glob("*.parquet")) if folder.exists() else []:
+                interval = interval_of(f)
+                if interval and interval[1] >= start and interval[0] <= end:
+                    sink.append(pq.read_table(f))
+        price_frame = pd.DataFrame({"ts_ns": [], "price": []})
+        if prices:
+            table = pa.concat_tables(prices)
+            ts = table["ts_init"].to_numpy().astype(np.int64)
+            mask = (ts >= start) & (ts <= end)
+            price_frame = pd.DataFrame(
+                {"ts_ns": ts[mask], "price": fixed_to_float(table["price"])[mask]}
+            )
+        liq_frame = pd.DataFrame({"ts_ns": [], "price": [], "side": [], "notional": []})
+        if liquidations:
+            table = pa.concat_tables(liquidations).to_pandas()
+            table = table[(table["ts_init"] >= start) & (table["ts_init"] <= end)]
+            liq_frame = pd.DataFrame(
+                {
+                    "ts_ns": table["ts_init"].to_numpy(),
+                    "price": table["price"].to_numpy(),
+                    "side": table["side"].to_numpy(),
+                    "notional": table["notional"].to_numpy(),
+                }
+            )
+        return price_frame, liq_frame
+
+    return read
+
+
+def fixed_to_float(column: Any) -> np.ndarray:
+    """The framework's 128-bit fixed-point prices as floats (for plotting only)."""
+    array = column.combine_chunks()
+    words = np.frombuffer(array.buffers()[1], dtype=np.uint64)[
+        2 * array.offset : 2 * (array.offset + len(array))
+    ].reshape(-1, 2)
+    high = words[:, 1].view(np.int64).astype(np.float64)
+    return (high * 2.0**64 + words[:, 0].astype(np.float64)) / 1e16
