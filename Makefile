@@ -31,6 +31,7 @@ sample: venv
 
 backtest: sample
 	$(BIN)/liqcascade summary --catalog $(CATALOG)
+	$(BIN)/liqcascade backtest --config configs/backtest_sample.toml run.catalog=$(CATALOG)
 
 clean:
 	rm -rf $(VENV) data output .pytest_cache .ruff_cache

@@ -152,6 +152,22 @@ def summary(catalog: Path) -> None:
     click.echo(format_summary(catalog))
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--config", "config", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--scenarios/--no-scenarios", default=True, help="Also run the [[scenario]] runs.")
+@click.option("--charts/--no-charts", default=True, help="Charts of the largest cascades.")
+@click.argument("overrides", nargs=-1)
+def backtest(config: Path, scenarios: bool, charts: bool, overrides: tuple[str, ...]) -> None:
+    """Run a backtest config; OVERRIDES are key=value (e.g. venue.fills=optimistic)."""
+    from backtests.job import run_job
+    from backtests.run_config import ConfigError
+
+    try:
+        run_job(config, overrides, scenarios=scenarios, charts=charts, echo=click.echo)
+    except ConfigError as e:
+        _fail(f"{config}: {e}")
+
+
 @main.group()
 def instruments() -> None:
     """Instrument definitions (configs/instruments.toml)."""

@@ -1,0 +1,114 @@
+"""The ``backtest`` command: a run config, its scenarios, reports and charts in one folder.
+
+Layout of ``<output>/<name>-<UTC stamp>/`` (also reachable as ``<output>/latest``)::
+
+    summary.txt          the base run's metrics per symbol and portfolio
+    scenarios.txt/.csv   portfolio metrics of every scenario side by side
+    <scenario>/          per run: metrics.csv, trades.csv, signals.csv, cascades.csv,
+                         summary.txt, events-<SYMBOL>.jsonl, equity.html, tearsheet.html
+    <base>/cascades/     charts of the largest cascades (price, liquidations, entry, TP/SL, exit)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+
+from backtests.plots import plot_equity
+from backtests.plots import plot_largest_cascades
+from backtests.report import format_table
+from backtests.report import metrics_table
+from backtests.report import scenario_table
+from backtests.report import write_report
+from backtests.run_config import load_runs
+from backtests.runner import RunResult
+from backtests.runner import load_window
+from backtests.runner import run_spec
+from backtests.runner import slug
+
+
+def _tearsheet(result: RunResult, path: Path) -> None:
+    from nautilus_trader.analysis import create_tearsheet
+
+    create_tearsheet(result.engine, output_path=str(path), title=f"{result.spec.name} (System A)")
+
+
+def _cascade_charts(result: RunResult, folder: Path) -> None:
+    """The largest cascades of each symbol (BTC's notional would crowd out the rest)."""
+    spec = result.spec
+    per_symbol = max(1, -(-spec.cascade_charts // len(spec.symbols)))
+    reader = load_window(spec.catalog)
+    for symbol in spec.symbols:
+        records = replace(
+            result.records,
+            symbols=(symbol,),
+            cascades=tuple(c for c in result.records.cascades if c.symbol == symbol),
+        )
+        plot_largest_cascades(
+            records,
+            reader,
+            folder / symbol,
+            n=per_symbol,
+            take_profit=spec.strategies[symbol]["take_profit"],
+            stop_loss=spec.strategies[symbol]["stop_loss"],
+        )
+
+
+def _link_latest(root: Path) -> None:
+    latest = root.parent / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    os.symlink(root.name, latest)
+
+
+def run_job(
+    config: Path,
+    overrides: Sequence[str] = (),
+    scenarios: bool = True,
+    charts: bool = True,
+    echo: Callable[[str], None] = print,
+) -> list[RunResult]:
+    """Run a config (and its scenarios); write every report; return the results."""
+    specs = load_runs(config, overrides, scenarios)
+    base = specs[0]
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    root = base.output / f"{slug(base.name)}-{stamp}"
+    results = []
+    for spec in specs:
+        folder = root / slug(spec.name)
+        echo(f"running {spec.name!r} ({', '.join(spec.symbols)}) ...")
+        result = run_spec(spec, folder, echo)
+        try:
+            write_report(result.records, folder)
+            plot_equity(result.records, folder / "equity.html")
+            _tearsheet(result, folder / "tearsheet.html")
+            if charts and spec is base and spec.cascade_charts > 0:
+                _cascade_charts(result, folder / "cascades")
+        finally:
+            result.dispose()
+        view = result.view
+        echo(
+            f"  {result.seconds:.1f} s; trades fed {view.trades_kept:,} of {view.trades_in:,} "
+            f"({'cascade windows' if spec.trade_windows else 'all'})"
+        )
+        results.append(result)
+
+    summary = format_table(metrics_table(results[0].records))
+    header = f"{base.name}: fills {base.venue.fills}, maker {base.venue.maker_fee_bps} bps, "
+    header += f"taker {base.venue.taker_fee_bps} bps, latency {base.venue.latency_ms} ms"
+    (root / "summary.txt").write_text(f"{header}\n\n{summary}\n")
+    echo(f"\n{header}\n{summary}")
+    if len(results) > 1:
+        table = scenario_table([r.records for r in results])
+        table.to_csv(root / "scenarios.csv")
+        text = format_table(table)
+        (root / "scenarios.txt").write_text(text + "\n")
+        echo(f"\nScenarios (portfolio)\n{text}")
+    _link_latest(root)
+    echo(f"\nreports in {root}")
+    return results
