@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 FILLS = ("conservative", "optimistic")
 
 
@@ -117,9 +119,10 @@ def _strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, 
         if symbol not in per_symbol:
             raise ConfigError(f"strategy.symbols.{symbol}: no parameters for this symbol")
         kwargs = {**defaults, **per_symbol[symbol]}
-        try:  # validate now, so a bad value is named before any data is read
-            CascadeMarketMakerConfig(instrument_id=f"{symbol}-LINEAR.BYBIT", **kwargs)
-        except (TypeError, ValueError) as e:
+        params = {"instrument_id": f"{symbol}-LINEAR.BYBIT", **kwargs}
+        try:  # validate types and values now, so a bad one is named before data is read
+            msgspec.convert(params, type=CascadeMarketMakerConfig)
+        except (msgspec.ValidationError, TypeError, ValueError) as e:
             raise ConfigError(f"strategy.symbols.{symbol}: {e}") from e
         result[symbol] = kwargs
     return result

@@ -169,9 +169,11 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("entry_offset", "take_profit", "stop_loss"):
-            if getattr(self, name) >= 0.5:
+            value = getattr(self, name)
+            if value > 0.05:  # 5 %: far beyond a cascade bounce; almost surely a percent typo
                 raise ValueError(
-                    f"{name} is a fraction (0.0015 = 0.15 %), got {getattr(self, name)}"
+                    f"{name} is a fraction (0.0015 = 0.15 %), got {value}: "
+                    f"did you mean {value / 100}?"
                 )
         if self.trading_hours is not None and (
             len(self.trading_hours) != 2 or not all(0 <= h <= 24 for h in self.trading_hours)

@@ -1,0 +1,105 @@
+"""The backtest runner on a small generated market, in the real BacktestNode."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from backtests.run_config import ConfigError
+from backtests.run_config import load_runs
+from backtests.runner import run_spec
+from data_loaders.sample_catalog import build_sample_catalog
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "backtest_sample.toml"
+
+
+@pytest.fixture(scope="module")
+def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("market")
+    overrides = {
+        "days": 1,
+        "bar_history_days": 1,
+        "symbols": ("ETHUSDT", "SOLUSDT", "DOGEUSDT"),
+        "trade_rate_scale": 0.5,
+    }
+    return build_sample_catalog(root / "raw", root / "catalog", overrides, echo=lambda _: None)
+
+
+def _spec(catalog: Path, *overrides: str):
+    base = [f"run.catalog={catalog}", 'run.symbols=["ETHUSDT","SOLUSDT","DOGEUSDT"]']
+    return load_runs(CONFIG, [*base, *overrides], scenarios=False)[0]
+
+
+def _trades(result) -> list[tuple]:
+    return [
+        (t.symbol, t.exit_reason, t.entry_ns, t.exit_ns, t.entry_price, t.exit_price, t.pnl)
+        for t in result.records.trades
+    ]
+
+
+def test_trade_windows_give_identical_results(small_catalog: Path, tmp_path: Path) -> None:
+    spec = _spec(small_catalog, "venue.latency_ms=250")
+    windowed = run_spec(spec, tmp_path / "windowed")
+    full = run_spec(replace(spec, trade_windows=False), tmp_path / "full")
+    try:
+        assert windowed.view.trades_kept < 0.8 * full.view.trades_kept  # it did skip trades
+        assert len(windowed.records.trades) >= 5  # and there is something to compare
+        assert _trades(windowed) == _trades(full)
+        assert windowed.records.signals == full.records.signals
+        assert windowed.records.cascades == full.records.cascades
+    finally:
+        windowed.dispose()
+        full.dispose()
+
+
+def test_events_reduce_to_consistent_records(small_catalog: Path, tmp_path: Path) -> None:
+    result = run_spec(_spec(small_catalog), tmp_path / "run")
+    try:
+        records = result.records
+        assert records.cascades and records.signals
+        declared = {(c.symbol, c.declared_ns) for c in records.cascades}
+        assert all((s.symbol, s.declared_ns) in declared for s in records.signals)
+        filled = {(s.symbol, s.declared_ns) for s in records.signals if s.filled}
+        assert {(t.symbol, t.declared_ns) for t in records.trades} <= filled
+        for trade in records.trades:
+            assert trade.exit_reason in ("TP", "SL", "TIMEOUT")
+            assert trade.declared_ns <= trade.entry_ns <= trade.exit_ns
+            assert trade.entry_ns - trade.declared_ns <= 1800 * 10**9  # entry timeout
+            assert trade.exit_ns - trade.entry_ns <= 1800 * 10**9 + 10**9  # max hold
+        # The engine's own account agrees with the strategy's event log.
+        engine = result.engine
+        account = engine.cache.account_for_venue(engine.list_venues()[0])
+        balance = float(account.balance_total(account.base_currency))
+        pnl = sum(t.pnl for t in records.trades)
+        assert balance == pytest.approx(records.starting_balance + pnl, abs=0.01)
+    finally:
+        result.dispose()
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("venue.fills=sometimes", "venue.fills"),
+        ("venue.maker_fee_bps=true", "venue.maker_fee_bps"),
+        ("run.starting_balance=-5", "run.starting_balance"),
+        ("run.colour=blue", "run.colour"),
+        ("strategy.symbols.ETHUSDT.take_profit=0.15", "did you mean 0.0015"),
+        ('strategy.defaults.stop_loss="wide"', "stop_loss"),
+        ('run.symbols=["ADAUSDT"]', "strategy.symbols.ADAUSDT"),
+    ],
+)
+def test_bad_config_names_the_field(override: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_runs(CONFIG, [override])
+
+
+def test_scenarios_apply_their_overrides() -> None:
+    base, maker0, optimistic, us_hours = load_runs(CONFIG)
+    assert (base.venue.maker_fee_bps, maker0.venue.maker_fee_bps) == (2.0, 0.0)
+    assert optimistic.venue.fills == "optimistic"
+    assert us_hours.strategies["ETHUSDT"]["trading_hours"] == [13, 18]
+    assert "trading_hours" not in base.strategies["ETHUSDT"]
+    assert base.strategies["BTCUSDT"]["take_profit"] == 0.005  # BTC's own parameters
+    assert base.strategies["ETHUSDT"]["take_profit"] == 0.0015
