@@ -33,6 +33,7 @@ def build_sample_catalog(
     overrides: dict[str, Any] | None = None,
     force: bool = False,
     echo: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> Path:
     """
     Generate the sample market into ``out`` and load it into ``catalog``.
@@ -65,6 +66,6 @@ def build_sample_catalog(
         ("bybit-klines", files.klines),
     ]
     for source_format, paths in jobs:
-        load_files(source_format, paths, Path(catalog), LoadOptions(), progress=True)
+        load_files(source_format, paths, Path(catalog), LoadOptions(), progress=progress)
     stamp.write_text(json.dumps(fingerprint, indent=2))
     return Path(catalog)

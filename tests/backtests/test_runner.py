@@ -24,7 +24,9 @@ def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "symbols": ("ETHUSDT", "SOLUSDT", "DOGEUSDT"),
         "trade_rate_scale": 0.5,
     }
-    return build_sample_catalog(root / "raw", root / "catalog", overrides, echo=lambda _: None)
+    return build_sample_catalog(
+        root / "raw", root / "catalog", overrides, echo=lambda _: None, progress=False
+    )
 
 
 def _spec(catalog: Path, *overrides: str):
@@ -76,6 +78,27 @@ def test_events_reduce_to_consistent_records(small_catalog: Path, tmp_path: Path
         assert balance == pytest.approx(records.starting_balance + pnl, abs=0.01)
     finally:
         result.dispose()
+
+
+def test_strategy_exceptions_fail_the_run(small_catalog: Path, tmp_path: Path) -> None:
+    from msgspec.structs import replace as replace_struct
+    from nautilus_trader.backtest.node import BacktestNode
+
+    from backtests.execution_view import build_execution_view
+    from backtests.runner import build_run_config
+
+    spec = _spec(small_catalog)
+    view = build_execution_view(small_catalog, list(spec.symbols), spec.strategies)
+    config = build_run_config(spec, view.path, tmp_path)
+    failing = [
+        replace_struct(s, strategy_path="tests.backtests.failing_strategy:FailingStrategy")
+        for s in config.engine.strategies
+    ]
+    config = replace_struct(config, engine=replace_struct(config.engine, strategies=failing))
+    node = BacktestNode(configs=[config])
+    with pytest.raises(RuntimeError, match="boom from the strategy"):
+        node.run()
+    node.dispose()
 
 
 @pytest.mark.parametrize(
