@@ -91,7 +91,7 @@ def load(
     except ValueError as e:
         _fail(f"{e} (catalog unchanged)")
     for (directory, identifier), rows in sorted(summary.rows.items()):
-        click.echo(f"{directory:<24} {identifier:<40} {rows:>12,} rows in catalog days touched")
+        click.echo(f"{directory:<24} {identifier:<40} {rows:>12,} rows in the days loaded")
     click.echo(
         f"files written {summary.files_written}, unchanged {summary.files_unchanged}, "
         f"replaced {summary.files_removed}"
