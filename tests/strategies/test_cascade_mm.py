@@ -210,3 +210,32 @@ def test_blackout_window_and_tie_side_skip(tmp_path: Path) -> None:
     tie = [liquidation(5, LONG, 100_000), liquidation(6, SHORT, 100_000)]
     result = run(tmp_path, trades(prices), tie)
     assert result.of("skip")[0]["reason"] == "no dominant side (equal notional)"
+
+
+def test_btc_parameters_come_from_the_config_file(tmp_path: Path) -> None:
+    from backtests.run_config import load_runs
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "backtest_sample.toml"
+    btc = load_runs(config, scenarios=False)[0].strategies["BTCUSDT"]
+    assert (btc["entry_offset"], btc["take_profit"], btc["stop_loss"]) == (0.001, 0.005, 0.0025)
+    params = {k: v for k, v in btc.items() if k != "warm_threshold"}
+    prices = [(0, 90_000.0), (10, 89_900.0), (12, 89_880.0), (60, 90_500.0)]
+    cascade = [
+        liquidation(5, LONG, 300_000, price=90_000.0),
+        liquidation(6, LONG, 300_000, price=90_000.0),
+    ]
+    result = run(
+        tmp_path,
+        trades(prices, size=1.0),
+        cascade,
+        symbol="BTCUSDT",
+        warm_threshold=btc["warm_threshold"],
+        **params,
+    )
+    (submitted,) = result.of("entry_submitted")
+    # 90 000 * (1 - 0.0010) = 89 910.0 (tick 0.10); TP 89 910 * 1.005 = 90 359.55 -> 90 359.60;
+    # SL 89 910 * 0.9975 = 89 685.225 -> up to 89 685.30. 2000 USDT -> 0.022 BTC.
+    assert (submitted["price"], submitted["quantity"]) == (89_910.0, 0.022)
+    (fill,) = result.of("entry_fill")
+    assert (fill["take_profit"], fill["stop"]) == (90_359.6, 89_685.3)
+    assert result.of("exit")[0]["reason"] == "TP"
