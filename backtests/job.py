@@ -19,6 +19,10 @@ from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
+
+from backtests.crash_report import crash_report
+from backtests.crash_report import crash_summary
 from backtests.plots import plot_equity
 from backtests.plots import plot_largest_cascades
 from backtests.report import format_table
@@ -26,7 +30,9 @@ from backtests.report import metrics_table
 from backtests.report import scenario_table
 from backtests.report import write_report
 from backtests.run_config import load_runs
+from backtests.runner import CRASH_EVENTS
 from backtests.runner import RunResult
+from backtests.runner import crash_closes
 from backtests.runner import load_window
 from backtests.runner import run_spec
 from backtests.runner import slug
@@ -59,6 +65,17 @@ def _cascade_charts(result: RunResult, folder: Path) -> None:
         )
 
 
+def _crash_scenarios(results: list[RunResult]) -> pd.DataFrame:
+    """System B's headline figures (the seed's format), one column per scenario."""
+    columns = {}
+    for result in results:
+        summary = crash_summary(result.records, crash_closes(result.spec))
+        columns[result.spec.name] = {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
+        }
+    return pd.DataFrame(columns)
+
+
 def _link_latest(root: Path) -> None:
     latest = root.parent / "latest"
     if latest.is_symlink() or latest.exists():
@@ -79,32 +96,47 @@ def run_job(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     root = base.output / f"{slug(base.name)}-{stamp}"
     results = []
+    texts: dict[str, str] = {}  # System B's report in the seed's own format, per run
     for spec in specs:
         folder = root / slug(spec.name)
         echo(f"running {spec.name!r} ({', '.join(spec.symbols)}) ...")
         result = run_spec(spec, folder, echo)
         try:
-            write_report(result.records, folder)
-            plot_equity(result.records, folder / "equity.html")
+            if spec.system == "crash_reversion":
+                texts[spec.name] = crash_report(
+                    folder / CRASH_EVENTS,
+                    crash_closes(spec),
+                    folder,
+                    spec.starting_balance,
+                    name=spec.name,
+                )
+            else:
+                write_report(result.records, folder)
+                plot_equity(result.records, folder / "equity.html")
+                if charts and spec is base and spec.cascade_charts > 0:
+                    _cascade_charts(result, folder / "cascades")
             _tearsheet(result, folder / "tearsheet.html")
-            if charts and spec is base and spec.cascade_charts > 0:
-                _cascade_charts(result, folder / "cascades")
         finally:
             result.dispose()
         view = result.view
-        echo(
-            f"  {result.seconds:.1f} s; trades fed {view.trades_kept:,} of {view.trades_in:,} "
-            f"({'cascade windows' if spec.trade_windows else 'all'})"
-        )
+        fed = ""
+        if view is not None:
+            kind = "cascade windows" if spec.trade_windows else "all"
+            fed = f"; trades fed {view.trades_kept:,} of {view.trades_in:,} ({kind})"
+        echo(f"  {result.seconds:.1f} s{fed}")
         results.append(result)
 
-    summary = format_table(metrics_table(results[0].records))
-    header = f"{base.name}: fills {base.venue.fills}, maker {base.venue.maker_fee_bps} bps, "
+    summary = texts.get(base.name) or format_table(metrics_table(results[0].records))
+    header = f"{base.name} ({base.system}): fills {base.venue.fills}, "
+    header += f"maker {base.venue.maker_fee_bps} bps, "
     header += f"taker {base.venue.taker_fee_bps} bps, latency {base.venue.latency_ms} ms"
     (root / "summary.txt").write_text(f"{header}\n\n{summary}\n")
     echo(f"\n{header}\n{summary}")
     if len(results) > 1:
-        table = scenario_table([r.records for r in results])
+        if base.system == "crash_reversion":
+            table = _crash_scenarios(results)
+        else:
+            table = scenario_table([r.records for r in results])
         table.to_csv(root / "scenarios.csv")
         text = format_table(table)
         (root / "scenarios.txt").write_text(text + "\n")

@@ -19,6 +19,9 @@ from typing import Any
 import msgspec
 
 FILLS = ("conservative", "optimistic")
+#: run.system -> the strategy it runs. System A: one CascadeMarketMaker per symbol, fed trades
+#: and liquidations. System B: one CrashReversion over all symbols, fed bars.
+SYSTEMS = ("cascade_mm", "crash_reversion")
 
 
 class ConfigError(ValueError):
@@ -40,6 +43,7 @@ class RunSpec:
     """One fully resolved run (the base run or a scenario)."""
 
     name: str
+    system: str
     catalog: Path
     output: Path
     symbols: tuple[str, ...]
@@ -51,7 +55,9 @@ class RunSpec:
     trade_windows: bool
     cascade_charts: int
     venue: VenueSpec
-    strategies: dict[str, dict[str, Any]]  # symbol -> CascadeMarketMakerConfig kwargs
+    #: System A: symbol -> CascadeMarketMakerConfig kwargs. System B: {"*": CrashReversionConfig
+    #: kwargs} (one instance over every symbol).
+    strategies: dict[str, dict[str, Any]]
 
 
 def parse_value(text: str) -> Any:
@@ -128,12 +134,24 @@ def _strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, 
     return result
 
 
+def _crash_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+    from strategies.crash_reversion import CrashReversionConfig
+
+    kwargs = dict(tree.get("strategy", {}).get("strategy", {}))
+    kwargs.setdefault("instrument_ids", [f"{s}-LINEAR.BYBIT" for s in symbols])
+    try:
+        msgspec.convert(kwargs, type=CrashReversionConfig)
+    except (msgspec.ValidationError, TypeError, ValueError) as e:
+        raise ConfigError(f"strategy.strategy: {e}") from e
+    return {"*": kwargs}
+
+
 def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     """Validate a raw tree into a :class:`RunSpec`."""
     run, venue = tree.get("run", {}), tree.get("venue", {})
     known_run = {
-        "name", "catalog", "output", "strategy", "symbols", "start", "end", "starting_balance",
-        "leverage", "chunk_size", "trade_windows", "cascade_charts",
+        "name", "system", "catalog", "output", "strategy", "symbols", "start", "end",
+        "starting_balance", "leverage", "chunk_size", "trade_windows", "cascade_charts",
     }  # fmt: skip
     for key in run:
         if key not in known_run:
@@ -147,9 +165,17 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     fills = _get(venue, "fills", str, "conservative", "venue")
     if fills not in FILLS:
         raise ConfigError(f"venue.fills: expected one of {FILLS}, got {fills!r}")
+    system = _get(run, "system", str, "cascade_mm", "run")
+    if system not in SYSTEMS:
+        raise ConfigError(f"run.system: expected one of {SYSTEMS}, got {system!r}")
+    upper = [s.upper() for s in symbols]
+    strategies = (
+        _strategy_kwargs(tree, upper) if system == "cascade_mm" else _crash_kwargs(tree, upper)
+    )
     number = (int, float)
     spec = RunSpec(
         name=name or _get(run, "name", str, "run", "run"),
+        system=system,
         catalog=Path(_get(run, "catalog", str, "data/catalog", "run")),
         output=Path(_get(run, "output", str, "output", "run")),
         symbols=tuple(s.upper() for s in symbols),
@@ -166,7 +192,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
             taker_fee_bps=float(_get(venue, "taker_fee_bps", number, 5.5, "venue")),
             latency_ms=float(_get(venue, "latency_ms", number, 0.0, "venue")),
         ),
-        strategies=_strategy_kwargs(tree, [s.upper() for s in symbols]),
+        strategies=strategies,
     )
     checks = {
         "run.starting_balance": spec.starting_balance > 0,

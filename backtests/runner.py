@@ -34,6 +34,7 @@ from strategies.event_log import read_events
 from strategies.trading_gate import parse_utc
 
 LIQUIDATION_CLIENT = "BYBIT_LIQ"
+CRASH_EVENTS = "events-crash.jsonl"
 NS_PER_MS = 1_000_000
 
 
@@ -44,7 +45,7 @@ class RunResult:
     spec: RunSpec
     records: RunRecords
     folder: Path
-    view: ViewStats
+    view: ViewStats | None  # System A's execution view
     seconds: float
     node: Any = None  # the BacktestNode, kept until dispose() for the tearsheet
 
@@ -87,22 +88,15 @@ def data_span(
     return first, last
 
 
-def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
-    """The framework's ``BacktestRunConfig`` for a spec, reading from the execution view."""
-    from nautilus_trader.backtest.config import BacktestDataConfig
-    from nautilus_trader.backtest.config import BacktestEngineConfig
-    from nautilus_trader.backtest.config import BacktestRunConfig
+def _venue_config(spec: RunSpec) -> Any:
+    """The simulated Bybit venue: margin account, fills and fees from the run config."""
     from nautilus_trader.backtest.config import BacktestVenueConfig
     from nautilus_trader.backtest.config import ImportableFeeModelConfig
     from nautilus_trader.backtest.config import ImportableFillModelConfig
-    from nautilus_trader.config import ImportableStrategyConfig
-    from nautilus_trader.config import LoggingConfig
-    from nautilus_trader.model.data import TradeTick
-
-    from data_loaders.liquidation import LiquidationData
 
     venue = spec.venue
-    venue_config = BacktestVenueConfig(
+    bars_only = spec.system == "crash_reversion"
+    return BacktestVenueConfig(
         name="BYBIT",
         oms_type="NETTING",
         account_type="MARGIN",
@@ -110,7 +104,8 @@ def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
         starting_balances=[f"{spec.starting_balance} USDT"],
         default_leverage=spec.leverage,
         book_type="L1_MBP",
-        trade_execution=True,
+        trade_execution=not bars_only,
+        bar_execution=bars_only,
         liquidity_consumption=True,  # one print's size fills at most once
         fill_model=ImportableFillModelConfig(
             fill_model_path="nautilus_trader.backtest.models:FillModel",
@@ -128,6 +123,37 @@ def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
         # instrument, so fills would depend on other symbols' data (and on trade windows).
         # venue.latency_ms is applied by the strategy on its own clock instead.
     )
+
+
+def _run_config(spec: RunSpec, data: list[Any], strategies: list[Any]) -> Any:
+    from nautilus_trader.backtest.config import BacktestEngineConfig
+    from nautilus_trader.backtest.config import BacktestRunConfig
+    from nautilus_trader.config import LoggingConfig
+
+    return BacktestRunConfig(
+        engine=BacktestEngineConfig(
+            strategies=strategies,
+            # The matching engine formats a debug line per tick at any level: bypassing the
+            # logger is ~20 % faster. Strategy exceptions still fail the run.
+            logging=LoggingConfig(bypass_logging=True),
+        ),
+        venues=[_venue_config(spec)],
+        data=data,
+        chunk_size=spec.chunk_size or None,
+        raise_exception=True,
+        dispose_on_completion=False,
+    )
+
+
+def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
+    """System A's ``BacktestRunConfig``: trades from the execution view, liquidations, one
+    CascadeMarketMaker per symbol."""
+    from nautilus_trader.backtest.config import BacktestDataConfig
+    from nautilus_trader.config import ImportableStrategyConfig
+    from nautilus_trader.model.data import TradeTick
+
+    from data_loaders.liquidation import LiquidationData
+
     data, strategies = [], []
     bounds = {"start_time": spec.start, "end_time": spec.end}
     for index, symbol in enumerate(spec.symbols):
@@ -155,7 +181,7 @@ def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
             "instrument_id": instrument_id,
             "liquidation_client_id": LIQUIDATION_CLIENT,
             "order_id_tag": f"{index:03d}",
-            "order_latency_ms": venue.latency_ms,
+            "order_latency_ms": spec.venue.latency_ms,
             "event_log_path": str(folder / f"events-{symbol}.jsonl"),
         }
         strategies.append(
@@ -165,19 +191,37 @@ def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
                 config=params,
             )
         )
-    return BacktestRunConfig(
-        engine=BacktestEngineConfig(
-            strategies=strategies,
-            # The matching engine formats a debug line per tick at any level: bypassing the
-            # logger is ~20 % faster. Strategy exceptions still fail the run.
-            logging=LoggingConfig(bypass_logging=True),
-        ),
-        venues=[venue_config],
-        data=data,
-        chunk_size=spec.chunk_size or None,
-        raise_exception=True,
-        dispose_on_completion=False,
+    return _run_config(spec, data, strategies)
+
+
+def build_crash_run_config(spec: RunSpec, folder: Path) -> Any:
+    """System B's ``BacktestRunConfig``: bars of every symbol, one CrashReversion instance."""
+    from nautilus_trader.backtest.config import BacktestDataConfig
+    from nautilus_trader.config import ImportableStrategyConfig
+
+    params = {
+        **spec.strategies["*"],
+        "order_id_tag": "000",
+        "event_log_path": str(folder / CRASH_EVENTS),
+    }
+    bar_types = [
+        f"{i}-{params.get('bar_spec', '1-HOUR-LAST-EXTERNAL')}" for i in params["instrument_ids"]
+    ]
+    data = [
+        BacktestDataConfig(
+            catalog_path=str(spec.catalog),
+            data_cls="nautilus_trader.model.data:Bar",
+            bar_types=bar_types,
+            start_time=spec.start,
+            end_time=spec.end,
+        )
+    ]
+    strategy = ImportableStrategyConfig(
+        strategy_path="strategies.crash_reversion:CrashReversion",
+        config_path="strategies.crash_reversion:CrashReversionConfig",
+        config=params,
     )
+    return _run_config(spec, data, [strategy])
 
 
 def records_from_events(spec: RunSpec, folder: Path, span: tuple[int, int]) -> RunRecords:
@@ -252,19 +296,47 @@ def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("events-*.jsonl"):
         old.unlink()  # a rerun into the same folder must not append to old logs
-    span = data_span(spec.catalog, spec.symbols, spec.start, spec.end)
-    latency_ns = int(spec.venue.latency_ms * NS_PER_MS)
-    view = build_execution_view(
-        spec.catalog,
-        list(spec.symbols),
-        spec.strategies if spec.trade_windows else None,
-        latency_ns,
-    )
-    config = build_run_config(spec, view.path, folder)
+    view = None
+    if spec.system == "crash_reversion":
+        config = build_crash_run_config(spec, folder)
+    else:
+        view = build_execution_view(
+            spec.catalog,
+            list(spec.symbols),
+            spec.strategies if spec.trade_windows else None,
+            int(spec.venue.latency_ms * NS_PER_MS),
+        )
+        config = build_run_config(spec, view.path, folder)
     node = BacktestNode(configs=[config])
     node.run()
-    records = records_from_events(spec, folder, span)
+    if spec.system == "crash_reversion":
+        records = crash_records(spec, folder)
+    else:
+        span = data_span(spec.catalog, spec.symbols, spec.start, spec.end)
+        records = records_from_events(spec, folder, span)
     return RunResult(spec, records, folder, view, time.perf_counter() - started, node)
+
+
+def crash_closes(spec: RunSpec) -> Any:
+    """Bar closes of System B's universe (the benchmark holds every symbol)."""
+    from backtests.crash_report import closes_from_catalog
+
+    params = spec.strategies["*"]
+    bar_spec = params.get("bar_spec", "1-HOUR-LAST-EXTERNAL")
+    return closes_from_catalog(
+        spec.catalog, params["instrument_ids"], bar_spec, spec.start, spec.end
+    )
+
+
+def crash_records(spec: RunSpec, folder: Path) -> RunRecords:
+    """System B's run records, from its event log and the bars."""
+    from backtests.crash_report import build_records
+    from backtests.crash_report import trades_from_events
+
+    events = read_events(folder / CRASH_EVENTS) if (folder / CRASH_EVENTS).exists() else []
+    return build_records(
+        trades_from_events(events), crash_closes(spec), spec.starting_balance, spec.name
+    )
 
 
 def load_window(catalog: Path) -> Callable[[str, int, int], tuple[Any, Any]]:

@@ -126,3 +126,39 @@ def test_scenarios_apply_their_overrides() -> None:
     assert "trading_hours" not in base.strategies["ETHUSDT"]
     assert base.strategies["BTCUSDT"]["take_profit"] == 0.005  # BTC's own parameters
     assert base.strategies["ETHUSDT"]["take_profit"] == 0.0015
+
+
+def test_system_b_runs_through_the_same_runner(small_catalog: Path, tmp_path: Path) -> None:
+    config = CONFIG.parent / "backtest_crash_reversion.toml"
+    overrides = [
+        f"run.catalog={small_catalog}",
+        'run.symbols=["ETHUSDT","SOLUSDT","DOGEUSDT"]',
+        # One day of history in the small market: short windows and a low bar so it trades.
+        "strategy.strategy.min_history=6",
+        "strategy.strategy.lookback=24",
+        "strategy.strategy.r1_drop=-0.001",
+        "strategy.strategy.r2_drop=-0.001",
+        "strategy.strategy.volume_quantile=0.5",
+    ]
+    spec = load_runs(config, overrides, scenarios=False)[0]
+    assert spec.system == "crash_reversion"
+    assert spec.strategies["*"]["instrument_ids"] == [
+        "ETHUSDT-LINEAR.BYBIT",
+        "SOLUSDT-LINEAR.BYBIT",
+        "DOGEUSDT-LINEAR.BYBIT",
+    ]
+    result = run_spec(spec, tmp_path / "b")
+    try:
+        trades = result.records.trades
+        assert trades, "the loosened thresholds should trade on one day of bars"
+        for trade in trades:
+            assert trade.side == "BUY"
+            assert trade.exit_ns - trade.entry_ns == 2 * 3600 * 10**9  # hold_bars = 2
+        engine = result.engine
+        account = engine.cache.account_for_venue(engine.list_venues()[0])
+        balance = float(account.balance_total(account.base_currency))
+        assert balance == pytest.approx(
+            spec.starting_balance + sum(t.pnl for t in trades), abs=0.01
+        )
+    finally:
+        result.dispose()

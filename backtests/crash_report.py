@@ -1,0 +1,694 @@
+"""System B report in the seed's format, from the strategy's event log and the bars it traded.
+
+``../shared/seeds/002_*.txt`` reports total trades, total return, mean return per trade, max
+drawdown, Sharpe and annualised alpha, plus a table per period with its market regime. Every
+figure here is computed from :class:`~strategies.crash_reversion.CrashReversion`'s event log
+(``exit`` lines are the trades, ``crash``/``crash_join`` lines the events) and the bar closes.
+
+Conventions (those of :mod:`backtests.metrics`, whose helpers do the arithmetic)
+------------------------------------------------------------------------------
+* Days are UTC calendar days; a year is 365 days. The run spans the first to the last bar
+  close; every day in it counts, days without a closed trade with a return of 0.
+* Strategy equity is *realised*: starting balance plus the PnL (after fees) of closed trades,
+  stepped at each exit (:func:`~backtests.metrics.equity_curve`,
+  :func:`~backtests.metrics.daily_returns`). Positions open at the end are not counted.
+* **Total return** = total PnL / starting balance. **Mean return per trade** = mean of
+  PnL / entry notional. **Max drawdown** = worst peak-to-trough fall of the realised equity.
+  **Sharpe** = mean / std of the daily returns x sqrt(365)
+  (:func:`~backtests.metrics.sharpe_from_daily`).
+* **Benchmark**: equal-weight buy-and-hold of the same assets, bought at the first bar close
+  at which every asset has a price and never rebalanced: value = mean over assets of
+  close / first close (1.0 at the start). Its day-end value is the last close stamped within
+  that UTC day (bars are stamped at their close, as are the strategy's exits).
+* **Alpha** (annualised) = the intercept ``a`` of the OLS regression
+  ``r_strategy(d) = a + b * r_benchmark(d) + e(d)`` over the daily returns, times 365 (simple,
+  not compounded): ``b = cov(r_s, r_b) / var(r_b)``, ``a = mean(r_s) - b * mean(r_b)``. A
+  fraction: 0.0049 = 0.49 % a year. Undefined (``None``) with fewer than 2 days or a flat
+  benchmark.
+* **Regime** of a period from the benchmark's compounded return in it: below ``bear_below``
+  (-10 %) "bear", above ``bull_above`` (+10 %) "bull", else "sideways".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from backtests.metrics import DAYS_PER_YEAR
+from backtests.metrics import daily_returns
+from backtests.metrics import equity_curve
+from backtests.metrics import max_drawdown_pct
+from backtests.metrics import sharpe_from_daily
+from backtests.plots import IncludePlotlyJs
+from backtests.records import RunRecords
+from backtests.records import TradeRecord
+from strategies.event_log import read_events
+
+BEAR, BULL, SIDEWAYS = "bear", "bull", "sideways"
+PERIOD_COLUMNS = (
+    "period",
+    "start",
+    "end",
+    "regime",
+    "benchmark_return_pct",
+    "return_pct",
+    "sharpe",
+    "avg_return_pct",
+    "trades",
+    "alpha",
+)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _symbol(instrument_id: str) -> str:
+    return instrument_id.split(".")[0].removesuffix("-LINEAR")
+
+
+def closes_from_bars(bars: Iterable[Any]) -> pd.DataFrame:
+    """
+    Bar closes as a frame: one column per symbol, indexed by close time (UTC).
+
+    Parameters
+    ----------
+    bars : iterable of nautilus ``Bar``
+        Bars of one interval, any instruments (``ts_event`` = bar close, as the loaders stamp).
+
+    Returns
+    -------
+    pd.DataFrame
+        Float closes; a symbol without a bar at a time has NaN there.
+
+    """
+    rows: dict[str, dict[int, float]] = {}
+    for bar in bars:
+        symbol = _symbol(bar.bar_type.instrument_id.value)
+        rows.setdefault(symbol, {})[int(bar.ts_event)] = float(bar.close)
+    frame = pd.DataFrame({symbol: pd.Series(values) for symbol, values in rows.items()})
+    frame = frame.sort_index()
+    frame.index = pd.to_datetime(frame.index.to_numpy(np.int64), unit="ns", utc=True)
+    return frame
+
+
+def closes_from_catalog(
+    catalog: str | Path,
+    instrument_ids: Sequence[str],
+    bar_spec: str = "1-HOUR-LAST-EXTERNAL",
+    start: str | int | None = None,
+    end: str | int | None = None,
+) -> pd.DataFrame:
+    """
+    Read the strategy's bars from a ``ParquetDataCatalog`` and return :func:`closes_from_bars`.
+
+    Columns follow the order of ``instrument_ids``.
+
+    Parameters
+    ----------
+    catalog : str or Path
+        Catalog root (holding ``data/bar/<bar type>/``).
+    instrument_ids : sequence of str
+        E.g. ``["ETHUSDT-LINEAR.BYBIT", ...]``; bar types are ``f"{id}-{bar_spec}"``.
+    bar_spec : str
+        As in the strategy config.
+    start, end : str or int, optional
+        Bounds passed to the catalog (ISO text or UNIX ns).
+
+    """
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    reader = ParquetDataCatalog(str(catalog))
+    bar_types = [f"{instrument_id}-{bar_spec}" for instrument_id in instrument_ids]
+    closes = closes_from_bars(reader.bars(bar_types=bar_types, start=start, end=end))
+    order = [_symbol(i) for i in instrument_ids]
+    missing = [symbol for symbol in order if symbol not in closes.columns]
+    if missing:
+        raise ValueError(f"catalog {catalog} has no {bar_spec} bars for {', '.join(missing)}")
+    return closes[order]
+
+
+def _as_utc_index(closes: pd.DataFrame) -> pd.DataFrame:
+    closes = closes.astype(float).sort_index()
+    index = closes.index
+    if not isinstance(index, pd.DatetimeIndex):
+        index = pd.to_datetime(np.asarray(index, dtype=np.int64), unit="ns", utc=True)
+    elif index.tz is None:
+        index = index.tz_localize("UTC")
+    closes.index = index
+    return closes
+
+
+def _events(events: str | Path | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(events, str | Path):
+        return read_events(events) if Path(events).exists() else []
+    return list(events)
+
+
+def trades_from_events(events: Sequence[dict[str, Any]]) -> list[TradeRecord]:
+    """Closed round trips (``exit`` lines) as trade records, in exit order."""
+    trades = [
+        TradeRecord(
+            symbol=e["symbol"],
+            side=e.get("side", "BUY"),
+            declared_ns=e.get("event_ns") or 0,
+            entry_ns=e["entry_ns"],
+            exit_ns=e["exit_ns"],
+            entry_price=e["entry_price"],
+            exit_price=e["exit_price"],
+            quantity=e["quantity"],
+            pnl=e["pnl"],
+            fees=e.get("fees", 0.0),
+            exit_reason=e.get("reason", "?"),
+        )
+        for e in events
+        if e["event"] == "exit"
+    ]
+    return sorted(trades, key=lambda t: (t.exit_ns, t.symbol))
+
+
+def crash_events_frame(events: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """
+    One row per crash event: its close time, assets (founders then joiners), who declared it.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``time`` (UTC), ``event_ns``, ``n_assets``, ``assets`` (``;``-joined),
+        ``declared_by``.
+
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e["event"] == "crash":
+            rows[e["event_ns"]] = {
+                "event_ns": e["event_ns"],
+                "assets": list(e["assets"]),
+                "declared_by": e.get("declared_by"),
+                "closes": {m["symbol"]: m["close"] for m in e.get("members", [])},
+            }
+        elif e["event"] == "crash_join" and e["event_ns"] in rows:
+            rows[e["event_ns"]]["assets"].append(e["symbol"])
+            rows[e["event_ns"]]["closes"][e["symbol"]] = e.get("close")
+    ordered = [rows[ts] for ts in sorted(rows)]
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime([r["event_ns"] for r in ordered], unit="ns", utc=True),
+            "event_ns": [r["event_ns"] for r in ordered],
+            "n_assets": [len(r["assets"]) for r in ordered],
+            "assets": [";".join(r["assets"]) for r in ordered],
+            "declared_by": [r["declared_by"] for r in ordered],
+            "closes": [r["closes"] for r in ordered],
+        }
+    )
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def benchmark_value(closes: pd.DataFrame) -> pd.Series:
+    """
+    Equal-weight buy-and-hold value of every column, 1.0 at the start, never rebalanced.
+
+    Parameters
+    ----------
+    closes : pd.DataFrame
+        Closes per symbol (see :func:`closes_from_bars`).
+
+    Returns
+    -------
+    pd.Series
+        ``mean_i(close_i(t) / close_i(t0))`` from the first time ``t0`` at which every symbol
+        has a close; a missing later close carries the previous one forward.
+
+    """
+    closes = _as_utc_index(closes)
+    complete = closes.dropna()
+    if complete.empty:
+        raise ValueError("closes has no time at which every asset has a price")
+    held = closes.loc[complete.index[0] :].ffill()
+    return (held / complete.iloc[0]).mean(axis=1).rename("benchmark")
+
+
+def benchmark_daily_returns(value: pd.Series, days: pd.DatetimeIndex) -> pd.Series:
+    """
+    Daily returns of a value series over ``days`` (UTC midnights).
+
+    The day-end value is the last value stamped within that day (carried over days without
+    one); the first day is measured against the series' first value (the purchase).
+    """
+    day_end = value.groupby(value.index.floor("D")).last().reindex(days).ffill()
+    day_end = day_end.fillna(float(value.iloc[0]))  # days before the purchase: still cash
+    previous = day_end.shift(1, fill_value=float(value.iloc[0]))
+    return (day_end / previous - 1.0).rename("benchmark_return")
+
+
+def ols_alpha(strategy: pd.Series, benchmark: pd.Series) -> tuple[float, float] | None:
+    """
+    Annualised alpha and beta: OLS of daily strategy returns on daily benchmark returns.
+
+    Parameters
+    ----------
+    strategy, benchmark : pd.Series
+        Fractional daily returns on the same days.
+
+    Returns
+    -------
+    tuple[float, float] or None
+        ``(intercept * 365, slope)``; ``None`` with fewer than 2 common days or a benchmark
+        without variance (the regression is undefined).
+
+    """
+    both = pd.concat([strategy, benchmark], axis=1, join="inner").dropna()
+    if len(both) < 2:
+        return None
+    y = both.iloc[:, 0].to_numpy(float)
+    x = both.iloc[:, 1].to_numpy(float)
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    if sxx < 1e-18:
+        return None
+    beta = float(dx @ (y - y.mean())) / sxx
+    alpha = float(y.mean()) - beta * float(x.mean())
+    return alpha * DAYS_PER_YEAR, beta
+
+
+def regime_of(benchmark_return: float, bear_below: float = -0.10, bull_above: float = 0.10) -> str:
+    """``bear`` / ``bull`` / ``sideways`` from a period's benchmark return (fractions)."""
+    if benchmark_return < bear_below:
+        return BEAR
+    if benchmark_return > bull_above:
+        return BULL
+    return SIDEWAYS
+
+
+def _compound(returns: pd.Series) -> float:
+    return float((1.0 + returns).prod() - 1.0)
+
+
+def _mean_trade_return_pct(trades: Sequence[TradeRecord]) -> float | None:
+    return float(np.mean([t.return_fraction for t in trades])) * 100.0 if trades else None
+
+
+def build_records(
+    trades: Sequence[TradeRecord],
+    closes: pd.DataFrame,
+    starting_balance: float,
+    name: str = "crash-reversion",
+) -> RunRecords:
+    """
+    Run records of the strategy: its trades over the span of the bars.
+
+    The span is the first to the last bar close; ``end_ns`` is one nanosecond past the last
+    close so the day of a last bar closing at midnight is a day of the run.
+    """
+    if starting_balance <= 0:
+        raise ValueError(f"starting_balance must be positive, got {starting_balance}")
+    closes = _as_utc_index(closes)
+    if closes.empty:
+        raise ValueError("closes is empty: the report needs the bars the strategy traded")
+    ns = closes.index.as_unit("ns").asi8
+    return RunRecords(
+        name=name,
+        symbols=tuple(str(c) for c in closes.columns),
+        start_ns=int(ns[0]),
+        end_ns=int(ns[-1]) + 1,
+        starting_balance=float(starting_balance),
+        cascades=(),
+        signals=(),
+        trades=tuple(sorted(trades, key=lambda t: t.exit_ns)),
+    )
+
+
+def crash_summary(records: RunRecords, closes: pd.DataFrame) -> dict[str, Any]:
+    """
+    The seed's headline figures (module docstring for the definitions).
+
+    Returns
+    -------
+    dict
+        ``trades``, ``total_return_pct``, ``mean_return_per_trade_pct``, ``max_drawdown_pct``
+        (positive = size of the fall), ``sharpe``, ``alpha`` (annualised fraction), ``beta``,
+        ``benchmark_return_pct``, ``days``. Undefined values are ``None``.
+
+    """
+    strategy = daily_returns(records)
+    value = benchmark_value(closes)
+    benchmark = benchmark_daily_returns(value, strategy.index)
+    regression = ols_alpha(strategy, benchmark)
+    total_pnl = math.fsum(t.pnl for t in records.trades)
+    return {
+        "days": len(strategy),
+        "trades": len(records.trades),
+        "total_return_pct": total_pnl / records.starting_balance * 100.0,
+        "mean_return_per_trade_pct": _mean_trade_return_pct(records.trades),
+        "max_drawdown_pct": max_drawdown_pct(equity_curve(records)),
+        "sharpe": sharpe_from_daily(strategy),
+        "alpha": regression[0] if regression else None,
+        "beta": regression[1] if regression else None,
+        "benchmark_return_pct": (float(value.iloc[-1]) - 1.0) * 100.0,
+    }
+
+
+def period_table(
+    records: RunRecords,
+    closes: pd.DataFrame,
+    period: str = "M",
+    bear_below: float = -0.10,
+    bull_above: float = 0.10,
+) -> pd.DataFrame:
+    """
+    The seed's per-period table.
+
+    Parameters
+    ----------
+    records : RunRecords
+        The run (:func:`build_records`).
+    closes : pd.DataFrame
+        Closes per symbol, for the benchmark.
+    period : str
+        pandas period frequency of the rows: ``"M"`` calendar months (default), ``"Q"``,
+        ``"Y"``, ``"W"``, ``"D"``.
+    bear_below, bull_above : float
+        Regime thresholds on the period's benchmark return (fractions).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns :data:`PERIOD_COLUMNS`: the period's label, first and last day, regime,
+        benchmark and strategy returns compounded over its days (%), Sharpe of its daily
+        returns, mean return per trade of the trades exiting in it (%), their count, and the
+        annualised alpha of its days. Undefined values are ``None``.
+
+    """
+    strategy = daily_returns(records)
+    benchmark = benchmark_daily_returns(benchmark_value(closes), strategy.index)
+    labels = strategy.index.tz_localize(None).to_period(period)
+    exit_days = {t: pd.Timestamp(t.exit_ns, unit="ns", tz="UTC").floor("D") for t in records.trades}
+    rows = []
+    for label in labels.unique():
+        mask = np.asarray(labels == label)
+        s, b = strategy[mask], benchmark[mask]
+        days = set(s.index)
+        trades = [t for t in records.trades if exit_days[t] in days]
+        regression = ols_alpha(s, b)
+        bench_return = _compound(b)
+        rows.append(
+            {
+                "period": str(label),
+                "start": s.index[0].strftime("%Y-%m-%d"),
+                "end": s.index[-1].strftime("%Y-%m-%d"),
+                "regime": regime_of(bench_return, bear_below, bull_above),
+                "benchmark_return_pct": bench_return * 100.0,
+                "return_pct": _compound(s) * 100.0,
+                "sharpe": sharpe_from_daily(s),
+                "avg_return_pct": _mean_trade_return_pct(trades),
+                "trades": len(trades),
+                "alpha": regression[0] if regression else None,
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(PERIOD_COLUMNS), dtype=object)
+    return table.astype(object).where(table.notna(), None)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _pct(value: float | None, decimals: int = 2) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}%"
+
+
+def _num(value: float | None, decimals: int = 2) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"
+
+
+def format_crash_report(
+    records: RunRecords,
+    summary: dict[str, Any],
+    periods: pd.DataFrame,
+    crashes: pd.DataFrame,
+) -> str:
+    """The report as terminal text: a header, the seed's headline list and its period table."""
+    first = pd.Timestamp(records.start_ns, unit="ns", tz="UTC")
+    last = pd.Timestamp(records.end_ns - 1, unit="ns", tz="UTC")
+    mean_assets = f"{crashes['n_assets'].mean():.1f}" if len(crashes) else "-"
+    drawdown = summary["max_drawdown_pct"]
+    alpha_line = _num(summary["alpha"], 4)
+    if summary["beta"] is not None:
+        alpha_line += f" (beta {summary['beta']:.3f})"
+    lines = [
+        f"System B - cross-asset crash mean-reversion: {records.name}",
+        f"Period (UTC): {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({summary['days']} days)",
+        f"Assets: {', '.join(records.symbols)}",
+        f"Starting balance: {records.starting_balance:,.2f} USDT",
+        f"Crash events: {len(crashes)} (mean assets per event: {mean_assets})",
+        "",
+        "## Backtest Results",
+        f"- Total trades: {summary['trades']}",
+        f"- Total return: {_pct(summary['total_return_pct'])}",
+        f"- Mean return per trade: {_pct(summary['mean_return_per_trade_pct'])}",
+        f"- Max Drawdown: {_pct(-drawdown if drawdown else 0.0)}",
+        f"- Sharpe Ratio: {_num(summary['sharpe'])}",
+        f"- Annualized Alpha: {alpha_line}",
+        f"- Benchmark (equal-weight buy & hold) return: {_pct(summary['benchmark_return_pct'])}",
+        "",
+        "## Results by period",
+        "",
+    ]
+    header = [
+        "Time Period",
+        "Market Regime",
+        "Benchmark",
+        "Return",
+        "Sharpe",
+        "Avg Return",
+        "Trades",
+        "Alpha (Annualized)",
+    ]
+    cells = [
+        [
+            str(row["period"]),
+            str(row["regime"]),
+            _pct(row["benchmark_return_pct"]),
+            _pct(row["return_pct"]),
+            _num(row["sharpe"]),
+            _pct(row["avg_return_pct"]),
+            str(row["trades"]),
+            _num(row["alpha"], 4),
+        ]
+        for _, row in periods.iterrows()
+    ]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    lines += [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [line(row) for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _naive(index: pd.Index) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(index)
+    return index.tz_convert(None) if index.tz is not None else index
+
+
+def plot_equity_vs_benchmark(
+    records: RunRecords,
+    closes: pd.DataFrame,
+    out_path: Path,
+    include_plotlyjs: IncludePlotlyJs = "directory",
+) -> Path:
+    """Strategy realised equity and the benchmark, both as the growth of 1 (HTML)."""
+    equity = equity_curve(records) / records.starting_balance
+    value = benchmark_value(closes)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=_naive(equity.index), y=equity.values, name="strategy", line_shape="hv")
+    )
+    fig.add_trace(go.Scatter(x=_naive(value.index), y=value.values, name="equal-weight buy & hold"))
+    fig.update_layout(
+        title=f"{records.name}: equity vs benchmark (growth of 1)",
+        xaxis_title="time (UTC)",
+        yaxis_title="growth of 1",
+        hovermode="x unified",
+    )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(out_path, include_plotlyjs=include_plotlyjs)
+    return out_path
+
+
+def plot_crash_events(
+    records: RunRecords,
+    closes: pd.DataFrame,
+    crashes: pd.DataFrame,
+    out_path: Path,
+    include_plotlyjs: IncludePlotlyJs = "directory",
+) -> Path:
+    """Prices (close / first close) with crash events, entries and exits marked (HTML)."""
+    closes = _as_utc_index(closes)
+    first = closes.bfill().iloc[0]
+    fig = go.Figure()
+    for symbol in closes.columns:
+        fig.add_trace(
+            go.Scatter(
+                x=_naive(closes.index),
+                y=(closes[symbol] / first[symbol]).values,
+                name=symbol,
+                legendgroup=symbol,
+            )
+        )
+    xs, ys, texts = [], [], []
+    for _, crash in crashes.iterrows():
+        for symbol, close in crash["closes"].items():
+            if symbol in first.index and close is not None:
+                xs.append(crash["time"])
+                ys.append(close / first[symbol])
+                texts.append(f"{symbol}: crash with {crash['assets']}")
+    fig.add_trace(
+        go.Scatter(
+            x=_naive(pd.DatetimeIndex(xs)) if xs else [],
+            y=ys,
+            text=texts,
+            mode="markers",
+            name="crash (qualifying asset)",
+            marker={"symbol": "x", "size": 10, "color": "#d62728"},
+        )
+    )
+    for kind, when, price, marker in (
+        ("entry", "entry_ns", "entry_price", "triangle-up"),
+        ("exit", "exit_ns", "exit_price", "triangle-down"),
+    ):
+        trades = [t for t in records.trades if t.symbol in first.index]
+        fig.add_trace(
+            go.Scatter(
+                x=pd.to_datetime([getattr(t, when) for t in trades], unit="ns"),
+                y=[getattr(t, price) / first[t.symbol] for t in trades],
+                text=[f"{t.symbol} {kind} pnl {t.pnl:.2f}" for t in trades],
+                mode="markers",
+                name=kind,
+                marker={"symbol": marker, "size": 8},
+                visible="legendonly",
+            )
+        )
+    for when in crashes["time"] if len(crashes) else []:
+        fig.add_vline(x=when.tz_convert(None), line={"color": "#d62728", "width": 1, "dash": "dot"})
+    fig.update_layout(
+        title=f"{records.name}: prices (close / first close) and crash events",
+        xaxis_title="time (UTC)",
+        yaxis_title="price relative to the first close",
+        hovermode="closest",
+    )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(out_path, include_plotlyjs=include_plotlyjs)
+    return out_path
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def crash_report(
+    events: str | Path | Sequence[dict[str, Any]],
+    closes: pd.DataFrame,
+    out_dir: str | Path,
+    starting_balance: float,
+    *,
+    name: str = "crash-reversion",
+    period: str = "M",
+    bear_below: float = -0.10,
+    bull_above: float = 0.10,
+    include_plotlyjs: IncludePlotlyJs = "directory",
+) -> str:
+    """
+    Write System B's report into ``out_dir`` and return it as terminal text.
+
+    Parameters
+    ----------
+    events : path or list of dict
+        The strategy's JSON-lines event log (``event_log_path``), or its parsed lines.
+    closes : pd.DataFrame
+        Bar closes of EVERY asset of the universe (the benchmark holds them all): columns are
+        symbols (``ETHUSDT``), the index close times (UTC ``DatetimeIndex`` or UNIX ns). Build it
+        with :func:`closes_from_catalog` or :func:`closes_from_bars`. Its first and last close
+        bound the run.
+    out_dir : str or Path
+        Destination folder (created); files of the same names are overwritten.
+    starting_balance : float
+        The account's starting balance (USDT), the base of every return.
+    name : str
+        Run name for titles.
+    period : str
+        Rows of the period table (pandas period frequency, ``"M"`` = calendar months).
+    bear_below, bull_above : float
+        Regime thresholds (fractions of the benchmark's period return).
+    include_plotlyjs : bool or str
+        Passed to plotly's ``write_html`` (``"directory"`` writes ``plotly.min.js`` once next to
+        the charts; ``True`` embeds it in each file).
+
+    Returns
+    -------
+    str
+        The text also written to ``summary.txt``. Files: ``summary.txt``, ``trades.csv``,
+        ``crash_events.csv``, ``periods.csv``, ``daily_returns.csv`` (strategy and benchmark),
+        ``equity.html`` (equity vs benchmark), ``crashes.html`` (prices with crash events).
+
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = _events(events)
+    closes = _as_utc_index(closes)
+    records = build_records(trades_from_events(lines), closes, starting_balance, name)
+    crashes = crash_events_frame(lines)
+    summary = crash_summary(records, closes)
+    periods = period_table(records, closes, period, bear_below, bull_above)
+    text = format_crash_report(records, summary, periods, crashes)
+
+    strategy = daily_returns(records)
+    benchmark = benchmark_daily_returns(benchmark_value(closes), strategy.index)
+    pd.concat([strategy, benchmark], axis=1).to_csv(out / "daily_returns.csv")
+    pd.DataFrame(
+        [
+            {
+                "symbol": t.symbol,
+                "event_utc": pd.Timestamp(t.declared_ns, unit="ns", tz="UTC").isoformat(),
+                "entry_utc": pd.Timestamp(t.entry_ns, unit="ns", tz="UTC").isoformat(),
+                "exit_utc": pd.Timestamp(t.exit_ns, unit="ns", tz="UTC").isoformat(),
+                "entry_price": t.entry_price,
+                "exit_price": t.exit_price,
+                "quantity": t.quantity,
+                "pnl": t.pnl,
+                "fees": t.fees,
+                "return_pct": t.return_fraction * 100.0,
+                "exit_reason": t.exit_reason,
+            }
+            for t in sorted(records.trades, key=lambda t: (t.entry_ns, t.symbol))
+        ],
+        columns=[
+            "symbol",
+            "event_utc",
+            "entry_utc",
+            "exit_utc",
+            "entry_price",
+            "exit_price",
+            "quantity",
+            "pnl",
+            "fees",
+            "return_pct",
+            "exit_reason",
+        ],
+    ).to_csv(out / "trades.csv", index=False)
+    crashes.drop(columns=["closes"]).to_csv(out / "crash_events.csv", index=False)
+    periods.to_csv(out / "periods.csv", index=False)
+    (out / "summary.txt").write_text(text, encoding="utf-8")
+    plot_equity_vs_benchmark(records, closes, out / "equity.html", include_plotlyjs)
+    plot_crash_events(records, closes, crashes, out / "crashes.html", include_plotlyjs)
+    return text
