@@ -49,6 +49,7 @@ from backtests.metrics import sharpe_from_daily
 from backtests.plots import IncludePlotlyJs
 from backtests.records import RunRecords
 from backtests.records import TradeRecord
+from backtests.records import trade_from_exit_event
 from strategies.event_log import read_events
 
 BEAR, BULL, SIDEWAYS = "bear", "bull", "sideways"
@@ -153,23 +154,7 @@ def _events(events: str | Path | Sequence[dict[str, Any]]) -> list[dict[str, Any
 
 def trades_from_events(events: Sequence[dict[str, Any]]) -> list[TradeRecord]:
     """Closed round trips (``exit`` lines) as trade records, in exit order."""
-    trades = [
-        TradeRecord(
-            symbol=e["symbol"],
-            side=e.get("side", "BUY"),
-            declared_ns=e.get("event_ns") or 0,
-            entry_ns=e["entry_ns"],
-            exit_ns=e["exit_ns"],
-            entry_price=e["entry_price"],
-            exit_price=e["exit_price"],
-            quantity=e["quantity"],
-            pnl=e["pnl"],
-            fees=e.get("fees", 0.0),
-            exit_reason=e.get("reason", "?"),
-        )
-        for e in events
-        if e["event"] == "exit"
-    ]
+    trades = [trade_from_exit_event(e) for e in events if e["event"] == "exit"]
     return sorted(trades, key=lambda t: (t.exit_ns, t.symbol))
 
 

@@ -8,6 +8,7 @@ All timestamps are UNIX nanoseconds (UTC); money is in the quote currency (USDT)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,28 @@ class TradeRecord:
     def return_fraction(self) -> float:
         """PnL after fees as a fraction of the entry notional."""
         return self.pnl / self.notional if self.notional else 0.0
+
+
+def trade_from_exit_event(event: dict[str, Any]) -> TradeRecord:
+    """
+    A round trip from a strategy's ``exit`` event-log line (both systems write one).
+
+    The triggering signal's time is ``declared_ns`` (System A's cascade) or ``event_ns``
+    (System B's crash bar).
+    """
+    return TradeRecord(
+        symbol=event["symbol"],
+        side=event.get("side", "BUY"),
+        declared_ns=event.get("declared_ns") or event.get("event_ns") or 0,
+        entry_ns=event["entry_ns"],
+        exit_ns=event["exit_ns"],
+        entry_price=event["entry_price"],
+        exit_price=event["exit_price"],
+        quantity=event["quantity"],
+        pnl=event["pnl"],
+        fees=event.get("fees", 0.0),
+        exit_reason=event.get("reason", "?"),
+    )
 
 
 @dataclass(frozen=True)

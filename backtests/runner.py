@@ -24,7 +24,7 @@ from backtests.execution_view import build_execution_view
 from backtests.records import CascadeRecord
 from backtests.records import RunRecords
 from backtests.records import SignalRecord
-from backtests.records import TradeRecord
+from backtests.records import trade_from_exit_event
 from backtests.run_config import RunSpec
 from data_loaders.catalog_writer import LIQUIDATIONS
 from data_loaders.catalog_writer import TRADES
@@ -261,21 +261,7 @@ def records_from_events(spec: RunSpec, folder: Path, span: tuple[int, int]) -> R
                     )
                 )
             elif kind == "exit":
-                trades.append(
-                    TradeRecord(
-                        symbol=symbol,
-                        side=e["side"],
-                        declared_ns=e["declared_ns"] or 0,
-                        entry_ns=e["entry_ns"],
-                        exit_ns=e["exit_ns"],
-                        entry_price=e["entry_price"],
-                        exit_price=e["exit_price"],
-                        quantity=e["quantity"],
-                        pnl=e["pnl"],
-                        fees=e["fees"],
-                        exit_reason=e["reason"],
-                    )
-                )
+                trades.append(trade_from_exit_event(e))
     return RunRecords(
         name=spec.name,
         symbols=spec.symbols,

@@ -30,7 +30,6 @@ report counts closed round trips only).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR
 from decimal import Decimal
 
 from nautilus_trader.config import StrategyConfig
@@ -50,11 +49,13 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
+from data_loaders.instruments import symbol_of as venue_symbol
 from strategies.crash_detector import AssetCrash
 from strategies.crash_detector import CrashDetector
 from strategies.crash_detector import CrashParams
 from strategies.crash_detector import CrashSignal
 from strategies.event_log import EventLog
+from strategies.order_prices import round_to_tick
 
 ENTRY, HOLD, STOP_LOSS = "ENTRY", "HOLD", "SL"
 ALL_ASSETS = "*"  # event-log symbol of cross-asset events
@@ -178,12 +179,7 @@ class _Trade:
 
 def symbol_of(instrument_id: InstrumentId) -> str:
     """``ETHUSDT-LINEAR.BYBIT`` -> ``ETHUSDT`` (the detector's and event log's asset name)."""
-    return instrument_id.symbol.value.removesuffix("-LINEAR")
-
-
-def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
-    """The largest multiple of ``step`` not above ``value``."""
-    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    return venue_symbol(instrument_id.value)
 
 
 class CrashReversion(Strategy):
@@ -292,9 +288,10 @@ class CrashReversion(Strategy):
             return
         instrument = self._instruments[instrument_id]
         price = Decimal(str(close))
-        quantity = floor_to_step(
+        quantity = round_to_tick(
             Decimal(str(self.config.notional_per_asset)) / price,
             instrument.size_increment.as_decimal(),
+            up=False,
         )
         min_qty = instrument.min_quantity.as_decimal() if instrument.min_quantity else Decimal(0)
         min_notional = (
@@ -369,9 +366,10 @@ class CrashReversion(Strategy):
     def _submit_stop(self, instrument_id: InstrumentId, trade: _Trade, order: Order) -> None:
         instrument = self._instruments[instrument_id]
         fill_px = Decimal(str(order.avg_px))
-        trigger = floor_to_step(
+        trigger = round_to_tick(
             fill_px * (1 - Decimal(str(self.config.stop_loss))),
             instrument.price_increment.as_decimal(),
+            up=False,
         )
         stop = self.order_factory.stop_market(
             instrument_id=instrument_id,
