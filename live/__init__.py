@@ -1,0 +1,1 @@
+"""Live trading components: the Bybit liquidation data client, its config and factory."""

@@ -1,0 +1,84 @@
+"""Configuration of the Bybit liquidation data client.
+
+See :mod:`live.factories` for the node-config snippet that registers the client from a file.
+"""
+
+from __future__ import annotations
+
+from nautilus_trader.config import LiveDataClientConfig
+
+from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+
+#: Bybit's public stream for USDT/USDC linear contracts (mainnet; demo trading uses it too).
+BYBIT_LINEAR_PUBLIC_URL = "wss://stream.bybit.com/v5/public/linear"
+
+
+class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
+    """
+    Configuration of :class:`~live.liquidation_client.BybitLiquidationDataClient`.
+
+    Parameters
+    ----------
+    url : str
+        Websocket URL of Bybit's public linear stream (tests point it at a local server).
+    ping_interval_s : float
+        Seconds between application-level ``{"op":"ping"}`` messages (Bybit asks for 20 s).
+    pong_timeout_s : float
+        A connection that has received nothing (no pong, no push) this long after a ping is
+        treated as dead and replaced: a half-open TCP connection never reports an error.
+    reconnect_initial_s : float
+        Delay before the first reconnection attempt after a drop; doubles per failed attempt.
+    reconnect_max_s : float
+        Cap of the reconnection delay.
+    open_timeout_s : float
+        Timeout of one websocket opening handshake.
+    feed_delay_ns : int
+        Passed to the shared parser for sources without a receipt time. Live messages always
+        have one (the client's clock at receipt), so it has no effect here; kept so the same
+        value can be shared with the recorded-data loaders.
+    dedupe_window : int
+        How many recent liquidation keys are remembered to drop events a reconnection replays.
+    subscribe_batch : int
+        Maximum topics per subscribe request (Bybit documents a limit of 10 for some streams).
+    proxy : str, optional
+        Proxy URL for the websocket, ``None`` for a direct connection.
+    max_message_bytes : int
+        Largest accepted websocket message.
+
+    """
+
+    url: str = BYBIT_LINEAR_PUBLIC_URL
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 10.0
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    open_timeout_s: float = 10.0
+    feed_delay_ns: int = DEFAULT_FEED_DELAY_NS
+    dedupe_window: int = 10_000
+    subscribe_batch: int = 10
+    proxy: str | None = None
+    max_message_bytes: int = 2**22
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"url must be a ws:// or wss:// URL, got {self.url!r}")
+        positive = (
+            "ping_interval_s",
+            "pong_timeout_s",
+            "reconnect_initial_s",
+            "reconnect_max_s",
+            "open_timeout_s",
+            "dedupe_window",
+            "subscribe_batch",
+            "max_message_bytes",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError(
+                f"reconnect_max_s ({self.reconnect_max_s}) must be >= "
+                f"reconnect_initial_s ({self.reconnect_initial_s})"
+            )
+        if self.feed_delay_ns < 0:
+            raise ValueError(f"feed_delay_ns must be >= 0, got {self.feed_delay_ns}")
