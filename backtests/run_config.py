@@ -114,7 +114,7 @@ def _get(
     return value
 
 
-def _strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
     from strategies.cascade_mm import CascadeMarketMakerConfig
 
     strategy = tree.get("strategy", {})
@@ -170,7 +170,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         raise ConfigError(f"run.system: expected one of {SYSTEMS}, got {system!r}")
     upper = [s.upper() for s in symbols]
     strategies = (
-        _strategy_kwargs(tree, upper) if system == "cascade_mm" else _crash_kwargs(tree, upper)
+        strategy_kwargs(tree, upper) if system == "cascade_mm" else _crash_kwargs(tree, upper)
     )
     number = (int, float)
     spec = RunSpec(

@@ -25,6 +25,13 @@ Trades
 Bybit's public trade-history CSV (``<SYMBOL><YYYY-MM-DD>.csv.gz``): ``timestamp`` (float seconds,
 exchange time), ``side`` (taker side), ``size``, ``price``, ``trdMatchID``. There is no receipt
 time: ``ts_init = ts_event``. Timestamps are rounded to the microsecond (files carry 4 decimals).
+
+Public trades (live)
+--------------------
+:func:`parse_trade_message` reads ``publicTrade.<SYMBOL>`` pushes for the live client and the
+recorder: ``{"topic", "ts", "data": [{"T", "s", "S", "v", "p", "i", "BT", ...}]}``, where ``S``
+is the **taker** side, ``T`` the match time (ms), ``i`` the trade id. ``ts_init`` is the receipt
+time, never before the match.
 """
 
 from __future__ import annotations
@@ -267,3 +274,116 @@ def load_bybit_trades(path: Path, expected_symbol: str | None = None) -> pd.Data
         columns=list(TRADE_COLUMNS),
     )
     return validate_trades(path, sort_by_ts_init(frame), expected_symbol)
+
+
+# -- public trades (live client and recorder) ---------------------------------------------
+
+TRADE_TOPIC_PREFIX = "publicTrade."
+#: Aggressor codes of the trade frame (``data_loaders.frames``): 1 = buyer, 2 = seller.
+AGGRESSOR_BUYER = 1
+AGGRESSOR_SELLER = 2
+_AGGRESSOR = {"Buy": AGGRESSOR_BUYER, "Sell": AGGRESSOR_SELLER}
+
+
+class TradePrint(NamedTuple):
+    """
+    One parsed public trade, "TradeTick-ready".
+
+    The fields are the trade frame's columns (``data_loaders.frames.TRADE_COLUMNS`` without
+    ``line``), in that order, so a recorder can build a frame with
+    ``pd.DataFrame(records, columns=TRADE_COLUMNS[:-1])``. A live client builds a ``TradeTick``
+    with ``instrument.make_price(price)``, ``instrument.make_qty(size)``,
+    ``AggressorSide(aggressor)`` (1 = ``BUYER``, 2 = ``SELLER``), ``TradeId(trade_id)``.
+
+    ``price`` and ``size`` are floats parsed from Bybit's decimal strings: at crypto price and size
+    magnitudes a float round-trips every decimal with up to 15 significant digits, so rounding to
+    the instrument's precision recovers the exact value.
+    """
+
+    symbol: str
+    price: float
+    size: float
+    aggressor: int
+    trade_id: str
+    ts_event: int
+    ts_init: int
+
+
+def _positive(event: dict[str, Any], key: str) -> float:
+    value = _number(event, key)
+    if not value > 0:  # also rejects NaN
+        raise MessageError(f"field '{key}' must be positive, got {event[key]!r}")
+    return value
+
+
+def parse_trade_event(event: Any, recv_ts_ns: int) -> TradePrint:
+    """
+    Parse one element of a ``publicTrade`` push's ``data`` list.
+
+    Raises
+    ------
+    MessageError
+        Missing or invalid fields.
+
+    """
+    if not isinstance(event, dict):
+        raise MessageError("trade event is not an object")
+    symbol = event.get("s")
+    if not isinstance(symbol, str) or not symbol:
+        raise MessageError("missing field 's'")
+    aggressor = _AGGRESSOR.get(event.get("S"))  # type: ignore[arg-type]
+    if aggressor is None:
+        raise MessageError(f"unknown taker side {event.get('S')!r} (expected Buy or Sell)")
+    trade_id = event.get("i")
+    if not isinstance(trade_id, str) or not trade_id:
+        raise MessageError("missing field 'i'")
+    try:
+        ts_event = int(event["T"]) * NS_PER_MS
+    except KeyError:
+        raise MessageError("missing field 'T'") from None
+    except (TypeError, ValueError):
+        raise MessageError(f"field 'T' is not an integer: {event['T']!r}") from None
+    return TradePrint(
+        symbol=symbol,
+        price=_positive(event, "p"),
+        size=_positive(event, "v"),
+        aggressor=aggressor,
+        trade_id=trade_id,
+        ts_event=ts_event,
+        # Receipt time, never before the match itself (clock skew between us and Bybit).
+        ts_init=max(recv_ts_ns, ts_event),
+    )
+
+
+def parse_trade_message(message: dict[str, Any], recv_ts_ns: int) -> list[TradePrint]:
+    """
+    Parse one decoded Bybit websocket message into trade records.
+
+    Parameters
+    ----------
+    message : dict
+        A decoded websocket message (raw, not a recorder wrapper).
+    recv_ts_ns : int
+        When the message was received (UNIX ns). Each record's ``ts_init`` is
+        ``max(recv_ts_ns, ts_event)``; a recorded file replays with its recorded receipt time.
+
+    Returns
+    -------
+    list[TradePrint]
+        In message order; empty for messages that are not ``publicTrade`` pushes (acks, pongs,
+        other topics).
+
+    Raises
+    ------
+    MessageError
+        A ``publicTrade`` push whose ``data`` is not a list, or with any invalid trade (use
+        :func:`parse_trade_event` per element to keep the good ones).
+
+    """
+    topic = message.get("topic")
+    if not isinstance(topic, str) or not topic.startswith(TRADE_TOPIC_PREFIX):
+        return []
+    events = message.get("data")
+    if not isinstance(events, list):
+        raise MessageError("publicTrade 'data' is not a list")
+    return [parse_trade_event(event, recv_ts_ns) for event in events]

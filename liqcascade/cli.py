@@ -168,6 +168,83 @@ def backtest(config: Path, scenarios: bool, charts: bool, overrides: tuple[str, 
         _fail(f"{config}: {e}")
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--config", "config", required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("overrides", nargs=-1)
+def paper(config: Path, overrides: tuple[str, ...]) -> None:
+    """Paper-trade on live Bybit data with simulated execution (no API keys). Ctrl-C stops.
+
+    The same strategy files as the backtests (configs/cascade_mm.toml); OVERRIDES are key=value.
+    """
+    from backtests.run_config import ConfigError
+    from live.node import paper_command
+
+    try:
+        paper_command(config, overrides)
+    except ConfigError as e:
+        _fail(f"{config}: {e}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--config", "config", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--env", type=click.Choice(["demo", "mainnet"]), required=True)
+@click.option(
+    "--confirm-mainnet",
+    is_flag=True,
+    help="Required with --env mainnet: real money.",
+)
+@click.argument("overrides", nargs=-1)
+def live(config: Path, env: str, confirm_mainnet: bool, overrides: tuple[str, ...]) -> None:
+    """Trade on Bybit (demo or mainnet). Keys come only from the environment:
+    BYBIT_DEMO_API_KEY/_SECRET or BYBIT_API_KEY/_SECRET. Ctrl-C cancels working entries;
+    open positions keep their reduce-only TP/SL at the venue and are adopted on restart.
+    """
+    from backtests.run_config import ConfigError
+    from live.node import live_command
+
+    try:
+        live_command(config, env, confirm_mainnet, overrides)
+    except ConfigError as e:
+        _fail(f"{config}: {e}")
+
+
+@main.command()
+@click.option("--symbols", required=True, help="Comma-separated, e.g. ETHUSDT,SOLUSDT.")
+@click.option("--catalog", required=True, type=click.Path(path_type=Path))
+@click.option("--raw-dir", type=click.Path(path_type=Path), help="Also keep raw JSON lines.")
+@click.option("--flush-interval", default=60.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--status-interval", default=60.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--url", default="wss://stream.bybit.com/v5/public/linear", show_default=True)
+@click.option("--stop-after", type=click.FloatRange(min=1), help="Stop after N seconds.")
+def record(
+    symbols: str,
+    catalog: Path,
+    raw_dir: Path | None,
+    flush_interval: float,
+    status_interval: float,
+    url: str,
+    stop_after: float | None,
+) -> None:
+    """Record liquidations and trades from Bybit's public stream into the catalog.
+
+    Crash-safe: data is flushed every --flush-interval seconds; a restart appends without
+    duplicates. Ctrl-C flushes and stops.
+    """
+    from live.recorder import record_command
+
+    record_command(symbols, catalog, raw_dir, flush_interval, url, status_interval, stop_after)
+
+
+@main.command()
+@click.option("--log", "log", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def checklist(log: Path, as_json: bool) -> None:
+    """The guide's paper-trading checklist from a session's event log (file or folder)."""
+    from live.checklist import checklist_command
+
+    sys.exit(checklist_command(log, as_json=as_json))
+
+
 @main.group()
 def instruments() -> None:
     """Instrument definitions (configs/instruments.toml)."""

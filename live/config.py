@@ -1,10 +1,11 @@
-"""Configuration of the Bybit liquidation data client.
+"""Configuration of the Bybit public-stream data client and of the persistent paper venue.
 
 See :mod:`live.factories` for the node-config snippet that registers the client from a file.
 """
 
 from __future__ import annotations
 
+from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.config import LiveDataClientConfig
 
 from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
@@ -44,6 +45,19 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
         Proxy URL for the websocket, ``None`` for a direct connection.
     max_message_bytes : int
         Largest accepted websocket message.
+    trades : bool
+        Also serve trade ticks: a ``subscribe_trade_ticks`` for a linear instrument subscribes
+        ``publicTrade.<SYMBOL>`` and publishes ``TradeTick``. Off by default: the framework's
+        Bybit data client is the usual source of market data. The data engine routes trade
+        subscriptions by venue, so to serve ``BYBIT`` instruments the client must also be
+        registered for that venue (``routing = {venues = ["BYBIT"]}``).
+    instruments_file : str, optional
+        An instrument specs file (``configs/instruments.toml`` format). On connect, the
+        ``CryptoPerpetual`` of each of ``symbols`` is added to the cache and published, so
+        strategies (and a sandbox venue) find them without Bybit's REST API.
+    symbols : list[str], optional
+        Symbols (``ETHUSDT``) whose instruments are loaded from ``instruments_file``; ``None``
+        loads every symbol of the file.
 
     """
 
@@ -58,6 +72,9 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
     subscribe_batch: int = 10
     proxy: str | None = None
     max_message_bytes: int = 2**22
+    trades: bool = False
+    instruments_file: str | None = None
+    symbols: list[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -82,3 +99,22 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
             )
         if self.feed_delay_ns < 0:
             raise ValueError(f"feed_delay_ns must be >= 0, got {self.feed_delay_ns}")
+
+
+class PaperExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only=True):
+    """
+    Configuration of :class:`~live.factories.PaperExecutionClient`: the framework's sandbox
+    venue, plus a file that lets its state survive a restart.
+
+    Parameters
+    ----------
+    state_path : str, optional
+        JSON file holding the simulated venue's open positions, working orders and balances,
+        rewritten (atomically) after every order, position and account event and on
+        disconnect. On start the client reports them to the execution engine's reconciliation
+        (as Bybit reports a real account) and puts the orders back into the simulated order
+        book. ``None`` = the plain sandbox (everything is lost on restart).
+
+    """
+
+    state_path: str | None = None

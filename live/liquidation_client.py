@@ -1,20 +1,32 @@
-"""Live ``LiquidationData`` from Bybit's public linear websocket stream.
+"""Live ``LiquidationData`` (and optionally trades and instruments) from Bybit's public linear
+websocket stream.
 
 Design
 ------
-* A plain ``LiveDataClient`` (not ``LiveMarketDataClient``): it only serves one custom data
-  type, which the data engine routes through ``subscribe(SubscribeData)``. It registers under a
-  venue named after the client (``BYBIT_LIQ``), not ``BYBIT`` and not ``None``: the data engine
-  would otherwise make it the routing target for ``BYBIT`` market data (stealing trade-tick
-  subscriptions from the real Bybit client) or the default client for unknown venues.
+* A ``LiveMarketDataClient``: liquidations are a custom data type, which the data engine routes
+  through ``subscribe(SubscribeData)``; trade ticks (``trades = true``) come through
+  ``subscribe_trade_ticks``, which the data engine only calls on market-data clients. It
+  registers under a venue named after the client (``BYBIT_LIQ``), not ``BYBIT`` and not
+  ``None``: the data engine would otherwise make it the routing target for ``BYBIT`` market
+  data (stealing trade-tick subscriptions from the real Bybit client) or the default client for
+  unknown venues. To serve ``BYBIT`` trades instead of the framework's client, register it for
+  that venue explicitly with ``routing = {venues = ["BYBIT"]}``: one connection then carries
+  both topics.
+* Trades and instruments without Bybit's REST API (``trades``, ``instruments_file``): the
+  framework's Bybit data client loads instruments over REST and derives its websocket URL from
+  ``base_url_http``, so it cannot be pointed at a local test server; this client can. Trades
+  are parsed by :func:`data_loaders.bybit.parse_trade_message` (shared with the recorder) and
+  published as ``TradeTick`` at the instrument's exact precision; instruments come from the
+  offline specs file (``data_loaders.instruments``) and are added on connect.
 * Transport: the plain ``websockets`` asyncio library, on the node's own event loop. Messages
   are therefore handled on the loop thread, where ``_handle_data`` must be called (the live
   data engine's ``process`` is not thread-safe), with no extra hop; and reconnection,
   resubscription, application pings and de-duplication live together in plain Python that the
   tests drive against a local server. (The Rust ``WebSocketClient`` offers reconnection and
   heartbeats too, but splits that logic between Rust config and Python hooks.)
-* Parsing: every push goes through :func:`data_loaders.bybit.parse_liquidation_message` - the
-  same parser as the recorded-data loader - with ``recv_ts_ns`` = the node clock at receipt.
+* Parsing: every liquidation push goes through
+  :func:`data_loaders.bybit.parse_liquidation_message` - the same parser as the recorded-data
+  loader - with ``recv_ts_ns`` = the node clock at receipt.
   ``ts_init`` is therefore the receipt time (plus the loaders' 1 ns tie-break, and never before
   the exchange's event time).
 * Publishing: ``CustomData(DataType(LiquidationData), obj)`` through ``_handle_data``; the data
@@ -29,7 +41,7 @@ Robustness
 * A reconnection can replay events already delivered. Each event's key (symbol, event time,
   side, price, size, and its occurrence number within its message - two identical events in one
   push are two liquidations, a replayed push repeats both) is kept in a bounded recent window;
-  repeats are dropped and counted.
+  repeats are dropped and counted. Trades are keyed by their Bybit trade id the same way.
 * Malformed JSON, unknown messages and bad events are logged (throttled), counted and skipped;
   good events of a message with one bad event are still delivered. Nothing a peer sends can
   stop the feed.
@@ -43,6 +55,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from itertools import batched
 from typing import Any
@@ -52,22 +65,34 @@ from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock
 from nautilus_trader.common.component import MessageBus
 from nautilus_trader.common.enums import LogColor
+from nautilus_trader.common.providers import InstrumentProvider
 from nautilus_trader.data.messages import SubscribeData
+from nautilus_trader.data.messages import SubscribeTradeTicks
 from nautilus_trader.data.messages import UnsubscribeData
-from nautilus_trader.live.data_client import LiveDataClient
+from nautilus_trader.data.messages import UnsubscribeTradeTicks
+from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.model.data import CustomData
 from nautilus_trader.model.data import DataType
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import TradeId
 from nautilus_trader.model.identifiers import Venue
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from data_loaders.bybit import TRADE_TOPIC_PREFIX
 from data_loaders.bybit import LiquidationRecord
 from data_loaders.bybit import MessageError
+from data_loaders.bybit import TradePrint
 from data_loaders.bybit import parse_liquidation_message
+from data_loaders.bybit import parse_trade_event
+from data_loaders.bybit import parse_trade_message
+from data_loaders.instruments import load_specs
 from data_loaders.instruments import symbol_of
+from data_loaders.instruments import to_instrument
 from data_loaders.liquidation import LiquidationData
 from live.config import BybitLiquidationClientConfig
 
@@ -100,7 +125,7 @@ class FeedStats:
         Well-formed messages that are neither liquidations of a subscribed topic nor a known
         control reply (skipped).
     duplicates : int
-        Liquidation events dropped as repeats (replays after a reconnection).
+        Liquidation events and trades dropped as repeats (replays after a reconnection).
     reconnects : int
         Connections opened after the first one.
     connect_failures : int
@@ -111,6 +136,10 @@ class FeedStats:
         Subscribe/unsubscribe requests the server refused.
     last_message_ns : int | None
         Receipt time of the last message (node clock), ``None`` before the first.
+    trades : int
+        ``TradeTick`` published (``trades = true``).
+    instruments : int
+        Instruments added from ``instruments_file``.
 
     """
 
@@ -126,6 +155,8 @@ class FeedStats:
     pongs: int
     subscribe_errors: int
     last_message_ns: int | None
+    trades: int = 0
+    instruments: int = 0
 
 
 class RecentKeys:
@@ -142,13 +173,13 @@ class RecentKeys:
     def __init__(self, capacity: int) -> None:
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
-        self._order: deque[DedupeKey] = deque(maxlen=capacity)
-        self._keys: set[DedupeKey] = set()
+        self._order: deque[Hashable] = deque(maxlen=capacity)
+        self._keys: set[Hashable] = set()
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def add(self, key: DedupeKey) -> bool:
+    def add(self, key: Hashable) -> bool:
         """Remember ``key``; return ``False`` if it was already known (a duplicate)."""
         if key in self._keys:
             return False
@@ -178,17 +209,33 @@ def topic_for(instrument_id: InstrumentId) -> str:
     return f"{TOPIC_PREFIX}{symbol}"
 
 
+def trade_topic_for(instrument_id: InstrumentId) -> str:
+    """
+    Return the ``publicTrade`` topic of a Bybit linear instrument.
+
+    Raises
+    ------
+    ValueError
+        If the instrument is not a linear contract.
+
+    """
+    return TRADE_TOPIC_PREFIX + topic_for(instrument_id)[len(TOPIC_PREFIX) :]
+
+
 def _should_log(count: int) -> bool:
     # The first ten, then every power of ten: a flood of bad messages cannot flood the log.
     return count <= 10 or str(count).rstrip("0") == "1"
 
 
-class BybitLiquidationDataClient(LiveDataClient):
+class BybitLiquidationDataClient(LiveMarketDataClient):
     """
-    Publish Bybit ``allLiquidation`` pushes as ``LiquidationData``.
+    Publish Bybit ``allLiquidation`` pushes as ``LiquidationData`` (and, if configured,
+    ``publicTrade`` pushes as ``TradeTick`` and offline instrument definitions).
 
     Strategies subscribe with ``subscribe_data(DataType(LiquidationData),
-    client_id=ClientId("BYBIT_LIQ"), instrument_id=InstrumentId.from_str("ETHUSDT-LINEAR.BYBIT"))``.
+    client_id=ClientId("BYBIT_LIQ"), instrument_id=InstrumentId.from_str("ETHUSDT-LINEAR.BYBIT"))``
+    and, for trades, ``subscribe_trade_ticks(instrument_id)`` (routed here when the client is
+    registered for venue ``BYBIT``).
 
     Parameters
     ----------
@@ -223,6 +270,7 @@ class BybitLiquidationDataClient(LiveDataClient):
             msgbus=msgbus,
             cache=cache,
             clock=clock,
+            instrument_provider=InstrumentProvider(),
             config=config,
         )
         self._feed_config = config
@@ -236,6 +284,7 @@ class BybitLiquidationDataClient(LiveDataClient):
         self._opened_once = False
         self._first_open: asyncio.Event | None = None
         self._recent = RecentKeys(config.dedupe_window)
+        self._recent_trades = RecentKeys(config.dedupe_window)
         self._last_rx_mono = 0.0
         self._messages = 0
         self._liquidations = 0
@@ -248,6 +297,8 @@ class BybitLiquidationDataClient(LiveDataClient):
         self._pongs = 0
         self._subscribe_errors = 0
         self._last_message_ns: int | None = None
+        self._trades = 0
+        self._instruments = 0
 
     # -- public --------------------------------------------------------------------------------
 
@@ -276,6 +327,8 @@ class BybitLiquidationDataClient(LiveDataClient):
             pongs=self._pongs,
             subscribe_errors=self._subscribe_errors,
             last_message_ns=self._last_message_ns,
+            trades=self._trades,
+            instruments=self._instruments,
         )
 
     # -- LiveDataClient ------------------------------------------------------------------------
@@ -283,6 +336,9 @@ class BybitLiquidationDataClient(LiveDataClient):
     async def _connect(self) -> None:
         # Return once the first connection is open: the kernel starts the trader only when every
         # client reports connected (and gives up after its own ``timeout_connection``).
+        # Instruments first: strategies look them up when they start, after every client is
+        # connected, and a sandbox venue needs them before the first trade.
+        self._load_instruments()
         self._stopping = False
         self._first_open = asyncio.Event()
         self._run_task = self._loop.create_task(self._run(), name=f"{self.id}-websocket")
@@ -323,6 +379,46 @@ class BybitLiquidationDataClient(LiveDataClient):
         self._topics[topic] = command.instrument_id
         await self._send_subscribe([topic])
 
+    async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
+        try:
+            if not self._feed_config.trades:
+                raise ValueError("trades are disabled (set trades = true in the client config)")
+            topic = trade_topic_for(command.instrument_id)
+        except ValueError as e:
+            self._log.error(f"Cannot subscribe to {command.instrument_id} trades: {e}")
+            self._remove_subscription_trade_ticks(command.instrument_id)
+            return
+        self._topics[topic] = command.instrument_id
+        await self._send_subscribe([topic])
+
+    async def _unsubscribe_trade_ticks(self, command: UnsubscribeTradeTicks) -> None:
+        try:
+            topic = trade_topic_for(command.instrument_id)
+        except ValueError:
+            return
+        await self._drop_topic(topic)
+
+    def _load_instruments(self) -> None:
+        """Add the configured symbols' instruments from ``instruments_file`` to the cache."""
+        path = self._feed_config.instruments_file
+        if path is None:
+            return
+        specs = load_specs(path)  # raises naming the file and field: connect fails loudly
+        symbols = self._feed_config.symbols
+        wanted = [s.upper() for s in symbols] if symbols is not None else list(specs)
+        missing = [s for s in wanted if s not in specs]
+        if missing:
+            raise ValueError(f"{path}: no instrument specs for {', '.join(missing)}")
+        now = self._clock.timestamp_ns()
+        for symbol in wanted:
+            instrument = to_instrument(specs[symbol], ts_init=now)
+            self._instrument_provider.add(instrument)
+            # Through the data engine: it caches the instrument and publishes it (a sandbox venue
+            # subscribed to the venue's data adds its matching engine on this message).
+            self._handle_data(instrument)
+            self._instruments += 1
+        self._log.info(f"Loaded {len(wanted)} instruments from {path}", LogColor.BLUE)
+
     async def _unsubscribe(self, command: UnsubscribeData) -> None:
         if command.data_type.type is not LiquidationData or command.instrument_id is None:
             return
@@ -330,6 +426,9 @@ class BybitLiquidationDataClient(LiveDataClient):
             topic = topic_for(command.instrument_id)
         except ValueError:
             return
+        await self._drop_topic(topic)
+
+    async def _drop_topic(self, topic: str) -> None:
         self._topics.pop(topic, None)
         ws = self._ws
         if ws is not None and topic in self._sent:
@@ -483,6 +582,9 @@ class BybitLiquidationDataClient(LiveDataClient):
         if instrument_id is None:
             self._skip_unknown(f"topic {topic!r} not subscribed")
             return
+        if topic.startswith(TRADE_TOPIC_PREFIX):
+            self._on_trades(message, topic, instrument_id, recv_ns)
+            return
         try:
             records = parse_liquidation_message(message, recv_ns, self._feed_config.feed_delay_ns)
         except _PARSE_ERRORS:
@@ -547,6 +649,59 @@ class BybitLiquidationDataClient(LiveDataClient):
             )
             self._handle_data(CustomData(self._data_type, data))
             self._liquidations += 1
+
+    def _on_trades(
+        self,
+        message: dict[str, Any],
+        topic: str,
+        instrument_id: InstrumentId,
+        recv_ns: int,
+    ) -> None:
+        try:
+            records = parse_trade_message(message, recv_ns)
+        except _PARSE_ERRORS:
+            records = self._salvage_trades(message, recv_ns)
+        instrument = self._cache.instrument(instrument_id)
+        if instrument is None:
+            self._skip_malformed(f"trades for {instrument_id}, which is not in the cache")
+            return
+        symbol = topic[len(TRADE_TOPIC_PREFIX) :]
+        for r in records:
+            if r.symbol != symbol:
+                self._skip_malformed(f"trade for {r.symbol} in topic {topic}")
+                continue
+            if not self._recent_trades.add((r.symbol, r.trade_id)):
+                self._duplicates += 1
+                continue
+            try:
+                # The instrument's exact precision: the matching engine raises on any other.
+                tick = TradeTick(
+                    instrument_id,
+                    instrument.make_price(r.price),
+                    instrument.make_qty(r.size),
+                    AggressorSide(r.aggressor),
+                    TradeId(r.trade_id),
+                    r.ts_event,
+                    r.ts_init,
+                )
+            except (TypeError, ValueError) as e:  # e.g. a size below the lot step
+                self._skip_malformed(f"bad trade ({e}): {r!r:.200}")
+                continue
+            self._handle_data(tick)
+            self._trades += 1
+
+    def _salvage_trades(self, message: dict[str, Any], recv_ns: int) -> list[TradePrint]:
+        events = message.get("data")
+        if not isinstance(events, list):
+            self._skip_malformed(f"bad trade message: {message!r:.200}")
+            return []
+        records: list[TradePrint] = []
+        for event in events:
+            try:
+                records.append(parse_trade_event(event, recv_ns))
+            except _PARSE_ERRORS as e:
+                self._skip_malformed(f"bad trade event ({e}): {event!r:.200}")
+        return records
 
     def _skip_malformed(self, reason: str) -> None:
         self._malformed += 1

@@ -24,11 +24,36 @@ cascade. Set ``reprice_on_post_only_reject = false`` to skip at the first reject
 Entries, exits and brackets are separate orders on purpose: Bybit's adapter sends an order
 list at once (reduce-only children are rejected before the entry fills), and emulated
 brackets would release limits as market orders.
+
+Restart safety (live and paper nodes: ``state_path`` set; backtests leave it ``None`` and
+nothing below runs)
+-----------------------------------------------------------------------------------------------
+* Every state change (entry submitted, filled, exits placed, trade ended, cooldown started) is
+  written atomically to ``state_path``: one JSON file shared by a node's strategies, one
+  section per instrument (:class:`StrategyStateFile`).
+* On start, after the node's reconciliation has loaded the venue's orders and positions into
+  the cache (claimed by this strategy through ``external_order_claims``), the strategy adopts
+  them: a working entry keeps its timeout; an open position gets reduce-only TP/SL for any
+  quantity they do not cover (priced from the persisted average fill price, else the
+  position's ``avg_px_open``) and its max-hold timer is re-armed from the persisted first fill
+  time (closed at market at once when already past). No new entry while either exists. A trade
+  the state file remembers but the venue no longer shows ended while the node was down: the
+  cooldown restarts from now.
+* Loss limits: the cache of a restarted node lacks earlier sessions' closed positions, so each
+  close is also recorded (this ISO week only) in the state file; the limits add up the records
+  of every symbol in the file plus positions closed this session that no record covers.
+* A rejected market close (a simulated venue has no price before its first trade) is retried
+  every ``close_retry_s`` instead of being dropped.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from nautilus_trader.common.events import TimeEvent
 from nautilus_trader.config import StrategyConfig
@@ -36,6 +61,7 @@ from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.data import DataType
 from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.enums import TriggerType
 from nautilus_trader.model.events import OrderCanceled
@@ -47,7 +73,9 @@ from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import Quantity
 from nautilus_trader.model.orders import Order
+from nautilus_trader.model.position import Position
 from nautilus_trader.trading.strategy import Strategy
 
 from data_loaders.liquidation import LiquidationData
@@ -64,9 +92,108 @@ from strategies.order_prices import order_quantity
 from strategies.trading_gate import LossLimits
 from strategies.trading_gate import SessionRules
 from strategies.trading_gate import parse_utc
+from strategies.trading_gate import week_start
 
 NS_PER_S = 1_000_000_000
 ENTRY, TAKE_PROFIT, STOP_LOSS, TIMEOUT = "ENTRY", "TP", "SL", "TIMEOUT"
+STATE_VERSION = 1
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """
+    Write ``data`` as JSON so that a reader (or a crash) sees the old file or the new one,
+    never a torn one: a temporary file in the same folder, flushed to disk, then renamed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    """
+    Read a JSON object written by :func:`write_json_atomic`; ``None`` if the file is missing.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a JSON object (a restart must not silently forget a position).
+
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); fix or remove it") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
+class StrategyStateFile:
+    """
+    Restart state of the :class:`CascadeMarketMaker` instances of one node, in one JSON file.
+
+    Format (``version`` 1)::
+
+        {"version": 1,
+         "symbols": {
+           "ETHUSDT-LINEAR.BYBIT": {
+             "strategy_id": "CascadeMarketMaker-ETHUSDT", "updated_ns": 1741010406000000001,
+             "cooldown_until_ns": 0,
+             "trade": null | {"entry_id": "O-...", "side": "BUY", "declared_ns": ...,
+                              "entry_submitted_ns": ..., "first_fill_ns": ... | null,
+                              "fill_qty": "1.00", "fill_value": "1997.0000",
+                              "exits": {"O-...": "TP", "O-...": "SL"},
+                              "siblings": {"O-...": "O-..."}},
+             "closed": [["<position id>", <ts_closed_ns>, <realised pnl>], ...]}}}
+
+    Each strategy rewrites only its own section (read, replace, atomic write): safe for the
+    strategies of one node, which share its event loop; two nodes must not share a file.
+
+    Parameters
+    ----------
+    path : str | Path
+        The JSON file (created on the first write).
+    key : str
+        This strategy's section: its instrument id, stable across restarts.
+
+    """
+
+    def __init__(self, path: str | Path, key: str) -> None:
+        self.path = Path(path)
+        self.key = key
+
+    def _read(self) -> dict[str, Any]:
+        data = read_json(self.path) or {"version": STATE_VERSION, "symbols": {}}
+        if data.get("version") != STATE_VERSION or not isinstance(data.get("symbols"), dict):
+            raise ValueError(f"{self.path}: not a version {STATE_VERSION} strategy state file")
+        return data
+
+    def load(self) -> dict[str, Any]:
+        """This strategy's section (empty if none)."""
+        return dict(self._read()["symbols"].get(self.key) or {})
+
+    def save(self, section: dict[str, Any]) -> None:
+        """Replace this strategy's section."""
+        data = self._read()
+        data["symbols"][self.key] = section
+        write_json_atomic(self.path, data)
+
+    def closed_records(self) -> list[tuple[str, int, float]]:
+        """``(position id, ts_closed, realised pnl)`` recorded by every section."""
+        records = []
+        for section in self._read()["symbols"].values():
+            for position_id, ts_closed, pnl in section.get("closed", []):
+                records.append((str(position_id), int(ts_closed), float(pnl)))
+        return records
 
 
 class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
@@ -121,6 +248,11 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
         Bars to use as the reference price when the data has no trades or quotes.
     event_log_path : str | None
         JSON-lines event log; ``None`` disables it.
+    state_path : str | None
+        Restart state file (see the module docstring and :class:`StrategyStateFile`); shared
+        by the strategies of one node. ``None`` (backtests) keeps no state.
+    close_retry_s : float
+        With ``state_path``: delay before re-sending a rejected market close.
 
     """
 
@@ -151,6 +283,8 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     subscribe_trades: bool = False
     bar_type: str | None = None
     event_log_path: str | None = None
+    state_path: str | None = None
+    close_retry_s: float = 1.0
 
     def __post_init__(self) -> None:
         positive = (
@@ -161,6 +295,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
             "entry_timeout_s",
             "max_hold_s",
             "trade_notional",
+            "close_retry_s",
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -234,16 +369,29 @@ class CascadeMarketMaker(Strategy):
         self._cooldown_until_ns = 0
         self._latency_ns = int(config.order_latency_ms * 1_000_000)
         self._pending: dict[str, Order] = {}  # timer name -> order waiting out the latency
+        self._state = (
+            StrategyStateFile(config.state_path, config.instrument_id)
+            if config.state_path
+            else None
+        )
+        self._session_start_ns = 0  # set by _restore: until then nothing may be saved
+        self._closed: list[tuple[str, int, float]] = []  # this symbol's closes, this ISO week
 
     # -- state -----------------------------------------------------------------------------------
 
     def _reset_trade(self) -> None:
         self._entry_id: ClientOrderId | None = None
         self._cascade: Cascade | None = None
+        self._declared_ns: int | None = None  # the cascade's, also known after a restart
         self._entry_side: str | None = None
         self._repriced = False
+        self._entry_submitted_ns: int | None = None
         self._first_fill_ns: int | None = None
+        self._fill_qty = Decimal(0)  # entry fills so far: their average prices restored exits
+        self._fill_value = Decimal(0)
         self._exit_ids: set[ClientOrderId] = set()
+        self._roles: dict[ClientOrderId, str] = {}  # exit -> TP/SL/TIMEOUT (tags are not
+        # reported back by a venue: orders adopted after a restart have none)
         self._sibling: dict[ClientOrderId, ClientOrderId] = {}
 
     @property
@@ -253,6 +401,226 @@ class CascadeMarketMaker(Strategy):
     @property
     def _timer_hold(self) -> str:
         return f"{self.id}-max-hold"
+
+    @property
+    def _timer_close_retry(self) -> str:
+        return f"{self.id}-close-retry"
+
+    def _role(self, order: Order | None) -> str:
+        """An order's part in the trade: its tag, else what was recorded, else its shape."""
+        if order is None:
+            return "?"
+        if order.tags:
+            return order.tags[0]
+        role = self._roles.get(order.client_order_id)
+        if role is not None:
+            return role
+        if not order.is_reduce_only:
+            return ENTRY
+        shapes = {OrderType.LIMIT: TAKE_PROFIT, OrderType.STOP_MARKET: STOP_LOSS}
+        return shapes.get(order.order_type, TIMEOUT)
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        """Write this symbol's state (no-op without ``state_path``)."""
+        if self._state is None or not self._session_start_ns:
+            return  # not restored yet (e.g. stopped for a missing instrument): keep the file
+        trade = None
+        if self._entry_id is not None or self._first_fill_ns is not None or self._exit_ids:
+            trade = {
+                "entry_id": self._entry_id.value if self._entry_id else None,
+                "side": self._entry_side,
+                "declared_ns": self._declared_ns,
+                "entry_submitted_ns": self._entry_submitted_ns,
+                "first_fill_ns": self._first_fill_ns,
+                "fill_qty": str(self._fill_qty),
+                "fill_value": str(self._fill_value),
+                "exits": {
+                    i.value: self._roles.get(i) or self._role(self._order(i))
+                    for i in sorted(self._exit_ids, key=lambda i: i.value)
+                },
+                "siblings": {a.value: b.value for a, b in self._sibling.items()},
+            }
+        now = self.clock.timestamp_ns()
+        this_week = week_start(now)
+        self._closed = [r for r in self._closed if r[1] >= this_week]
+        self._state.save(
+            {
+                "strategy_id": self.id.value,
+                "updated_ns": now,
+                "cooldown_until_ns": self._cooldown_until_ns,
+                "trade": trade,
+                "closed": [list(r) for r in self._closed],
+            }
+        )
+
+    def _load_trade(self, trade: dict[str, Any]) -> None:
+        """Put a persisted trade back into the attributes (the venue decides what survives)."""
+        self._entry_id = ClientOrderId(trade["entry_id"]) if trade.get("entry_id") else None
+        self._entry_side = trade.get("side")
+        self._declared_ns = trade.get("declared_ns")
+        self._entry_submitted_ns = trade.get("entry_submitted_ns")
+        self._first_fill_ns = trade.get("first_fill_ns")
+        self._fill_qty = Decimal(trade.get("fill_qty") or 0)
+        self._fill_value = Decimal(trade.get("fill_value") or 0)
+        self._roles = {ClientOrderId(i): r for i, r in (trade.get("exits") or {}).items()}
+        self._exit_ids = set(self._roles)
+        self._sibling = {
+            ClientOrderId(a): ClientOrderId(b) for a, b in (trade.get("siblings") or {}).items()
+        }
+        # An adopted entry is not re-priced: the cascade it was priced from is gone.
+        self._repriced = True
+
+    def _restore(self) -> None:
+        """Adopt what the venue still holds for this instrument; see the module docstring."""
+        assert self._state is not None
+        now = self.clock.timestamp_ns()
+        self._session_start_ns = now
+        saved = self._state.load()
+        self._cooldown_until_ns = int(saved.get("cooldown_until_ns") or 0)
+        self._closed = [(str(p), int(t), float(v)) for p, t, v in saved.get("closed", [])]
+        trade = saved.get("trade")
+        if trade:
+            self._load_trade(trade)
+        positions = self.cache.positions_open(instrument_id=self.instrument_id)
+        mine = [p for p in positions if p.strategy_id == self.id]
+        for other in positions:
+            if other.strategy_id != self.id:
+                # It still blocks new entries (the portfolio is not flat), but is not managed.
+                self.log.warning(f"Open position {other.id} belongs to {other.strategy_id}")
+        orders = self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id)
+        entries = [o for o in orders if not o.is_reduce_only]
+        exits = [o for o in orders if o.is_reduce_only]
+        if not mine and not entries:
+            self._on_trade_gone(trade, exits, now)
+            return
+        if entries:
+            self._adopt_entry(entries, now)
+        if mine:
+            self._adopt_position(mine[0], exits, now)
+        self.events.write(
+            now,
+            "restored",
+            self.symbol,
+            entry_id=self._entry_id.value if self._entry_id else None,
+            position_id=mine[0].id.value if mine else None,
+            quantity=float(mine[0].quantity) if mine else 0.0,
+            exits=sorted(i.value for i in self._exit_ids),
+            first_fill_ns=self._first_fill_ns,
+            cooldown_until_ns=self._cooldown_until_ns,
+        )
+        self._save_state()
+
+    def _on_trade_gone(self, trade: dict[str, Any] | None, exits: list[Order], now: int) -> None:
+        """Nothing of ours is working at the venue: whatever the state file says has ended."""
+        for order in exits:  # reduce-only leftovers without a position can never act
+            self.cancel_order(order)
+        entry = self._order(self._entry_id)
+        filled = self._first_fill_ns is not None or (entry is not None and entry.filled_qty > 0)
+        if trade and filled:
+            # Closed by its TP/SL at the venue while the node was down (when exactly is unknown:
+            # the cooldown counts from now).
+            self._cooldown_until_ns = max(
+                self._cooldown_until_ns, now + int(self.config.cooldown_s * NS_PER_S)
+            )
+            self.events.write(now, "trade_ended_offline", self.symbol, **trade)
+        elif trade:
+            self.events.write(now, "entry_ended_offline", self.symbol, **trade)
+        self._reset_trade()
+        self._save_state()
+
+    def _adopt_entry(self, entries: list[Order], now: int) -> None:
+        entry = next((o for o in entries if o.client_order_id == self._entry_id), entries[0])
+        for other in entries:
+            if other is not entry:  # one entry per symbol: any other is a stray
+                self.log.warning(f"Cancelling extra working order {other.client_order_id}")
+                self.cancel_order(other)
+        if entry.client_order_id != self._entry_id:
+            self._entry_submitted_ns = None  # not the one the state file knows
+        self._entry_id = entry.client_order_id
+        self._entry_side = BUY if entry.side == OrderSide.BUY else SELL
+        self._repriced = True
+        submitted = self._entry_submitted_ns or now
+        self._entry_submitted_ns = submitted
+        deadline = submitted + int(self.config.entry_timeout_s * NS_PER_S)
+        if deadline <= now:
+            self.cancel_order(entry)
+        else:
+            self.clock.set_time_alert_ns(self._timer_entry, deadline, self._on_entry_timeout)
+
+    def _adopt_position(self, position: Position, exits: list[Order], now: int) -> None:
+        self._entry_side = BUY if position.is_long else SELL
+        if self._first_fill_ns is None:
+            # Unknown (no state): the position's opening as the venue reported it.
+            self._first_fill_ns = position.ts_opened
+        for order in exits:
+            self._roles.setdefault(order.client_order_id, self._role(order))
+            self._exit_ids.add(order.client_order_id)
+        deadline = self._first_fill_ns + int(self.config.max_hold_s * NS_PER_S)
+        if deadline <= now:
+            self._close_at_market(TIMEOUT)
+            return
+        self._ensure_exits(position, exits)
+        self.clock.set_time_alert_ns(self._timer_hold, deadline, self._on_max_hold)
+
+    def _ensure_exits(self, position: Position, exits: list[Order]) -> None:
+        """Place reduce-only TP/SL for the open quantity the working exits do not cover."""
+        quantity = position.quantity.as_decimal()
+        covered = {TAKE_PROFIT: Decimal(0), STOP_LOSS: Decimal(0)}
+        for order in exits:
+            role = self._role(order)
+            if role in covered:
+                covered[role] += order.leaves_qty.as_decimal()
+        missing_tp = quantity - covered[TAKE_PROFIT]
+        missing_sl = quantity - covered[STOP_LOSS]
+        if missing_tp <= 0 and missing_sl <= 0:
+            return
+        fill_px = (
+            self._fill_value / self._fill_qty
+            if self._fill_qty > 0
+            else Decimal(str(position.avg_px_open))
+        )
+        tp_price, sl_price = self._exit_prices(fill_px)
+        make_qty = self.instrument.make_qty
+        tp = self._take_profit(make_qty(missing_tp), tp_price) if missing_tp > 0 else None
+        sl = self._stop_loss(make_qty(missing_sl), sl_price) if missing_sl > 0 else None
+        placed = [o for o in (tp, sl) if o is not None]
+        if tp is not None and sl is not None:
+            self._sibling[tp.client_order_id] = sl.client_order_id
+            self._sibling[sl.client_order_id] = tp.client_order_id
+        self.events.write(
+            self.clock.timestamp_ns(),
+            "exits_restored",
+            self.symbol,
+            reference=float(fill_px),
+            take_profit=float(tp_price) if missing_tp > 0 else None,
+            take_profit_qty=float(missing_tp) if missing_tp > 0 else 0.0,
+            stop=float(sl_price) if missing_sl > 0 else None,
+            stop_qty=float(missing_sl) if missing_sl > 0 else 0.0,
+        )
+        for order in placed:
+            self._exit_ids.add(order.client_order_id)
+            self._roles[order.client_order_id] = self._role(order)
+            self._submit(order)
+
+    def _closed_pnls(self) -> Iterable[tuple[int, float]]:
+        """``(ts_closed, realised pnl)`` of the account's closed positions, for loss limits."""
+        cached = (
+            (p.id.value, p.ts_closed, float(p.realized_pnl))
+            for p in self.cache.positions_closed()
+            if p.realized_pnl is not None
+        )
+        if self._state is None:  # a backtest's cache holds the whole run
+            return ((ts, pnl) for _, ts, pnl in cached)
+        recorded = self._state.closed_records()
+        known = {(position_id, ts) for position_id, ts, _ in recorded}
+        extra = [  # closed this session and recorded by nobody (e.g. another strategy's)
+            (ts, pnl)
+            for position_id, ts, pnl in cached
+            if ts >= self._session_start_ns and (position_id, ts) not in known
+        ]
+        return [(ts, pnl) for _, ts, pnl in recorded] + extra
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -272,14 +640,22 @@ class CascadeMarketMaker(Strategy):
             self.subscribe_trade_ticks(self.instrument_id)
         if self._bar_type is not None:
             self.subscribe_bars(self._bar_type)
+        if self._state is not None:
+            self._restore()
 
     def on_stop(self) -> None:
-        """Cancel a working entry; an open position keeps its reduce-only exits at the venue."""
+        """
+        Cancel a working entry; an open position keeps its reduce-only exits at the venue.
+
+        Timers end with the node: the max-hold deadline is re-armed from the state file by the
+        next start (``state_path``), not kept anywhere else.
+        """
         entry = self._order(self._entry_id)
         if entry is not None and not entry.is_closed:
             self.cancel_order(entry)
         for cascade in self.detector.cascades:
             self._log_cascade("cascade_stats", cascade)
+        self._save_state()
         self.events.close()
 
     # -- signals ---------------------------------------------------------------------------------
@@ -340,9 +716,11 @@ class CascadeMarketMaker(Strategy):
             self._skip(cascade, "no reference price yet")
             return
         self._cascade = cascade
+        self._declared_ns = cascade.declared_ns
         self._entry_side = BUY if cascade.side == LONG else SELL
         if not self._submit_entry(reference):
             self._reset_trade()
+        self._save_state()
 
     def _blocked(self, cascade: Cascade, now: int) -> str | None:
         if cascade.side is None:
@@ -358,11 +736,7 @@ class CascadeMarketMaker(Strategy):
         if account is None:
             return "no account"
         balance = account.balance_total(self.instrument.settlement_currency)
-        closed = (
-            (p.ts_closed, float(p.realized_pnl))
-            for p in self.cache.positions_closed()
-            if p.realized_pnl is not None
-        )
+        closed = self._closed_pnls()
         return self.loss_limits.blocked(now, float(balance) if balance else 0.0, closed)
 
     def _reference_price(self) -> Decimal | None:
@@ -406,6 +780,7 @@ class CascadeMarketMaker(Strategy):
         )
         self._entry_id = order.client_order_id
         now = self.clock.timestamp_ns()
+        self._entry_submitted_ns = now
         self._submit(order)
         self.clock.set_time_alert_ns(
             self._timer_entry,
@@ -472,14 +847,30 @@ class CascadeMarketMaker(Strategy):
                 self._repriced = True
                 self._entry_id = None
                 if self._submit_entry(reference):
+                    self._save_state()
                     return
             if self._first_fill_ns is None:
                 self._reset_trade()
+            self._save_state()
         elif event.client_order_id in self._exit_ids:
             order = self._order(event.client_order_id)
             self.log.warning(f"Exit order rejected: {event.reason}")
             self.events.write(event.ts_event, "exit_rejected", self.symbol, reason=event.reason)
-            if order is not None and STOP_LOSS in (order.tags or []):
+            if (
+                self._state is not None
+                and order is not None
+                and order.order_type == OrderType.MARKET
+            ):
+                # The close itself was refused (a simulated venue before its first trade): try
+                # again shortly rather than keep a position past its deadline.
+                reason = self._role(order)
+                self._cancel_timer(self._timer_close_retry)
+                self.clock.set_time_alert_ns(
+                    self._timer_close_retry,
+                    self.clock.timestamp_ns() + int(self.config.close_retry_s * NS_PER_S),
+                    lambda _: self._close_at_market(reason),
+                )
+            elif order is not None and self._role(order) == STOP_LOSS:
                 self._close_at_market(STOP_LOSS)  # never sit unprotected
 
     def on_order_filled(self, event: OrderFilled) -> None:
@@ -488,6 +879,38 @@ class CascadeMarketMaker(Strategy):
             self._on_entry_fill(event)
         elif event.client_order_id in self._exit_ids:
             self._on_exit_fill(event)
+
+    def _exit_prices(self, fill_px: Decimal) -> tuple[Decimal, Decimal]:
+        return exit_prices(
+            fill_px,
+            self._entry_side,
+            Decimal(str(self.config.take_profit)),
+            Decimal(str(self.config.stop_loss)),
+            self.instrument.price_increment.as_decimal(),
+        )
+
+    def _take_profit(self, quantity: Quantity, price: Decimal) -> Order:
+        return self.order_factory.limit(
+            instrument_id=self.instrument_id,
+            order_side=OrderSide.SELL if self._entry_side == BUY else OrderSide.BUY,
+            quantity=quantity,
+            price=self.instrument.make_price(price),
+            time_in_force=TimeInForce.GTC,
+            reduce_only=True,
+            tags=[TAKE_PROFIT],
+        )
+
+    def _stop_loss(self, quantity: Quantity, trigger: Decimal) -> Order:
+        return self.order_factory.stop_market(
+            instrument_id=self.instrument_id,
+            order_side=OrderSide.SELL if self._entry_side == BUY else OrderSide.BUY,
+            quantity=quantity,
+            trigger_price=self.instrument.make_price(trigger),
+            trigger_type=self._trigger,
+            time_in_force=TimeInForce.GTC,
+            reduce_only=True,
+            tags=[STOP_LOSS],
+        )
 
     def _on_entry_fill(self, event: OrderFilled) -> None:
         fill_px = event.last_px.as_decimal()
@@ -498,35 +921,14 @@ class CascadeMarketMaker(Strategy):
                 event.ts_event + int(self.config.max_hold_s * NS_PER_S),
                 self._on_max_hold,
             )
-        instrument = self.instrument
-        tp_price, sl_price = exit_prices(
-            fill_px,
-            self._entry_side,
-            Decimal(str(self.config.take_profit)),
-            Decimal(str(self.config.stop_loss)),
-            instrument.price_increment.as_decimal(),
-        )
-        exit_side = OrderSide.SELL if self._entry_side == BUY else OrderSide.BUY
-        tp = self.order_factory.limit(
-            instrument_id=self.instrument_id,
-            order_side=exit_side,
-            quantity=event.last_qty,
-            price=instrument.make_price(tp_price),
-            time_in_force=TimeInForce.GTC,
-            reduce_only=True,
-            tags=[TAKE_PROFIT],
-        )
-        sl = self.order_factory.stop_market(
-            instrument_id=self.instrument_id,
-            order_side=exit_side,
-            quantity=event.last_qty,
-            trigger_price=instrument.make_price(sl_price),
-            trigger_type=self._trigger,
-            time_in_force=TimeInForce.GTC,
-            reduce_only=True,
-            tags=[STOP_LOSS],
-        )
+        self._fill_qty += event.last_qty.as_decimal()
+        self._fill_value += fill_px * event.last_qty.as_decimal()
+        tp_price, sl_price = self._exit_prices(fill_px)
+        tp = self._take_profit(event.last_qty, tp_price)
+        sl = self._stop_loss(event.last_qty, sl_price)
         self._exit_ids |= {tp.client_order_id, sl.client_order_id}
+        self._roles[tp.client_order_id] = TAKE_PROFIT
+        self._roles[sl.client_order_id] = STOP_LOSS
         self._sibling[tp.client_order_id] = sl.client_order_id
         self._sibling[sl.client_order_id] = tp.client_order_id
         self.events.write(
@@ -534,7 +936,7 @@ class CascadeMarketMaker(Strategy):
             "entry_fill",
             self.symbol,
             order_id=event.client_order_id.value,
-            declared_ns=self._cascade.declared_ns if self._cascade else None,
+            declared_ns=self._declared_ns,
             side=self._entry_side,
             price=float(fill_px),
             quantity=float(event.last_qty),
@@ -544,6 +946,7 @@ class CascadeMarketMaker(Strategy):
         )
         self._submit(tp)
         self._submit(sl)
+        self._save_state()
 
     def _on_exit_fill(self, event: OrderFilled) -> None:
         order = self._order(event.client_order_id)
@@ -553,7 +956,7 @@ class CascadeMarketMaker(Strategy):
             "exit_fill",
             self.symbol,
             order_id=event.client_order_id.value,
-            reason=(order.tags or ["?"])[0] if order else "?",
+            reason=self._role(order),
             price=float(event.last_px),
             quantity=float(event.last_qty),
             commission=float(event.commission),
@@ -581,6 +984,7 @@ class CascadeMarketMaker(Strategy):
         if self._first_fill_ns is None:
             self.events.write(ts, "entry_unfilled", self.symbol, order_id=order_id.value, how=how)
             self._reset_trade()
+        self._save_state()
 
     # -- timers ----------------------------------------------------------------------------------
 
@@ -616,7 +1020,9 @@ class CascadeMarketMaker(Strategy):
                 tags=[reason],
             )
             self._exit_ids.add(close.client_order_id)
+            self._roles[close.client_order_id] = reason
             self._submit(close)
+        self._save_state()
 
     # -- positions -------------------------------------------------------------------------------
 
@@ -625,29 +1031,34 @@ class CascadeMarketMaker(Strategy):
         if event.instrument_id != self.instrument_id:
             return
         closing = self._order(event.closing_order_id)
-        reason = (closing.tags or ["?"])[0] if closing is not None else "?"
+        reason = self._role(closing)
         self._cancel_timer(self._timer_entry)
         self._cancel_timer(self._timer_hold)
+        self._cancel_timer(self._timer_close_retry)
         for order_id in [self._entry_id, *self._exit_ids]:
             order = self._order(order_id)
             if order is not None and not order.is_closed:
                 self.cancel_order(order)
         position = self.cache.position(event.position_id)
         fees = sum(float(c) for c in position.commissions()) if position is not None else 0.0
+        pnl = float(event.realized_pnl)
         self.events.write(
             event.ts_event,
             "exit",
             self.symbol,
             reason=reason,
-            declared_ns=self._cascade.declared_ns if self._cascade else None,
+            declared_ns=self._declared_ns,
             side=BUY if event.entry == OrderSide.BUY else SELL,
             entry_ns=event.ts_opened,
             exit_ns=event.ts_closed,
             entry_price=event.avg_px_open,
             exit_price=event.avg_px_close,
             quantity=float(event.peak_qty),
-            pnl=float(event.realized_pnl),
+            pnl=pnl,
             fees=fees,
         )
         self._cooldown_until_ns = event.ts_closed + int(self.config.cooldown_s * NS_PER_S)
         self._reset_trade()
+        if self._state is not None:
+            self._closed.append((event.position_id.value, event.ts_closed, pnl))
+            self._save_state()

@@ -1,0 +1,589 @@
+"""Paper and live ``TradingNode`` s for the cascade market-maker, built from config files.
+
+A node file (``configs/paper.toml``, ``configs/live.toml``) names the symbols, the data source,
+where sessions and restart state go, and the venue; the strategy parameters come from the same
+``configs/cascade_mm.toml`` the backtests read (merged per symbol by
+:func:`backtests.run_config.strategy_kwargs`), optionally overridden by ``[strategy.defaults]``
+/ ``[strategy.symbols.X]`` tables in the node file. See the two shipped files for every key.
+
+What a node runs
+----------------
+* Data: ``BYBIT_LIQ``, our public-stream client (:mod:`live.liquidation_client`), for
+  ``allLiquidation`` pushes; trades from the framework's Bybit data client (``market_data =
+  "bybit"``: product type LINEAR, no keys, instruments over REST) or from ``BYBIT_LIQ`` itself
+  (``"stream"``: ``publicTrade`` pushes plus instruments from ``configs/instruments.toml``; no
+  REST at all, which is what lets tests point a whole node at a local server).
+* Execution, registered in code (a config-file exec factory crashes ``node.build()`` in
+  nautilus_trader 1.231): paper = :class:`~live.factories.PaperExecutionClient` under venue
+  ``BYBIT`` (the framework's sandbox, fills simulated from the trades the node receives, with
+  a persisted venue); live = the framework's Bybit exec client, ``--env demo`` or ``mainnet``,
+  keys only from the environment (``BYBIT_DEMO_API_KEY``/``BYBIT_DEMO_API_SECRET``,
+  ``BYBIT_API_KEY``/``BYBIT_API_SECRET``). Mainnet refuses to start without
+  ``confirm_mainnet=True``. Keys go into the exec client's config object only: they are never
+  logged and never written to the session folder (the framework logs a masked key).
+* Strategies: one ``CascadeMarketMaker`` per symbol (``order_id_tag`` = the symbol), with
+  ``subscribe_trades``, ``liquidation_client_id = "BYBIT_LIQ"``, an event log per symbol in the
+  session folder, the node's restart state file, and ``external_order_claims`` on its
+  instrument so reconciled orders and positions are handed back to it.
+* Startup reconciliation (``LiveExecEngineConfig(reconciliation=True)``): the venue's open
+  orders and positions are loaded into the cache before the strategies start.
+
+Files
+-----
+``<sessions_dir>/<UTC start time>/``: ``node.log`` (the framework's log), ``events-<SYM>.jsonl``
+(one per symbol, the same event log as backtests), ``session.json`` (the resolved settings,
+no keys). ``<state_dir>/``: ``strategies.json`` (restart state of the strategies, see
+:class:`strategies.cascade_mm.StrategyStateFile`) and, paper only, ``paper_venue.json`` (the
+simulated venue). Live state goes to ``<state_dir>/<env>/``: demo and mainnet never share.
+
+Ctrl-C (SIGINT) or SIGTERM
+--------------------------
+The framework's signal handler stops the node: each strategy's ``on_stop`` cancels a working
+entry and writes its state; an open position is left as it is, with its reduce-only TP and SL
+working at the venue (Bybit keeps them; the paper venue saves them), so it stays protected
+while the node is down. What does not survive is the max-hold timer (timers live in the
+process): the next start re-arms it from the persisted first fill time and closes at market at
+once when the deadline has passed meanwhile. After ``timeout_post_stop`` the clients
+disconnect (the paper venue writes its final state) and the process exits.
+
+Restart
+-------
+Start the same command again: reconciliation loads the venue's orders and positions, and each
+strategy adopts them from its state file (``CascadeMarketMaker._restore``): no second entry,
+missing exits placed, timers re-armed, cooldown and this week's realised PnL (loss limits)
+restored. A trade that ended at the venue while the node was down is logged and starts the
+cooldown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import asdict
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nautilus_trader.config import InstrumentProviderConfig
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.config import RoutingConfig
+from nautilus_trader.live.config import LiveExecEngineConfig
+from nautilus_trader.live.config import TradingNodeConfig
+from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import TraderId
+
+from backtests.run_config import ConfigError
+from backtests.run_config import parse_value
+from backtests.run_config import set_key
+from backtests.run_config import strategy_kwargs
+from data_loaders.instruments import instrument_id_for
+from data_loaders.instruments import load_specs
+from live.config import BybitLiquidationClientConfig
+from live.config import PaperExecClientConfig
+from live.factories import BybitLiquidationClientFactory
+from live.factories import PaperExecClientFactory
+from strategies.cascade_mm import CascadeMarketMaker
+from strategies.cascade_mm import CascadeMarketMakerConfig
+
+MODES = ("paper", "live")
+MARKET_DATA = ("bybit", "stream")
+ENVIRONMENTS = ("demo", "mainnet")
+VENUE = "BYBIT"
+LIQ_CLIENT = "BYBIT_LIQ"
+#: Environment variables holding the keys, per ``--env``. Only their *names* are ever printed.
+KEY_ENV_VARS = {
+    "demo": ("BYBIT_DEMO_API_KEY", "BYBIT_DEMO_API_SECRET"),
+    "mainnet": ("BYBIT_API_KEY", "BYBIT_API_SECRET"),
+}
+STRATEGY_STATE_FILE = "strategies.json"
+PAPER_VENUE_FILE = "paper_venue.json"
+_NODE_KEYS = {
+    "mode", "trader_id", "symbols", "strategy", "instruments", "market_data", "sessions_dir",
+    "state_dir", "log_level", "log_level_file",
+}  # fmt: skip
+_TIMEOUT_KEYS = ("connection", "reconciliation", "portfolio", "disconnection", "post_stop")
+
+
+class MainnetNotConfirmedError(ConfigError):
+    """Mainnet was selected without the explicit confirmation."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node file, validated (no keys: those are read when the node is built)."""
+
+    mode: str
+    trader_id: str
+    symbols: tuple[str, ...]
+    strategy_file: Path
+    instruments_file: Path
+    market_data: str
+    sessions_dir: Path
+    state_dir: Path
+    log_level: str
+    log_level_file: str
+    timeouts: dict[str, float]
+    #: ``BybitLiquidationClientConfig`` keyword arguments (``[stream]``).
+    stream: dict[str, Any]
+    #: Paper: ``starting_balance`` (USDT) and ``leverage``. Live: ``[live]`` options.
+    venue: dict[str, Any]
+    #: Symbol -> ``CascadeMarketMakerConfig`` keyword arguments from the strategy file.
+    strategies: dict[str, dict[str, Any]]
+
+    def state_folder(self, env: str | None = None) -> Path:
+        """Where restart state lives (live: one folder per environment)."""
+        return self.state_dir / env if self.mode == "live" and env else self.state_dir
+
+
+@dataclass
+class BuiltNode:
+    """A built (not yet running) node and what the caller may want to look at."""
+
+    node: TradingNode
+    spec: NodeSpec
+    session_dir: Path
+    state_dir: Path
+    strategies: dict[str, CascadeMarketMaker]
+    env: str | None = None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``extra`` into a copy of ``base`` (tables merge, values replace)."""
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _number(table: dict[str, Any], key: str, default: float, where: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{where}.{key}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
+    """
+    Read and validate a node file; ``overrides`` are ``key=value`` like the backtests'
+    (``node.symbols=["SOLUSDT"]``, ``stream.url=ws://127.0.0.1:9000/v5/public/linear``,
+    ``strategy.defaults.trade_notional=100``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the offending key.
+
+    """
+    path = Path(path)
+    try:
+        tree = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, text = item.split("=", 1)
+        set_key(tree, key.strip(), parse_value(text.strip()))
+    known = {"node", "paper", "live", "stream", "timeouts", "strategy"}
+    for key in tree:
+        if key not in known:
+            raise ConfigError(f"{key}: unknown table (known: {', '.join(sorted(known))})")
+    node = tree.get("node", {})
+    for key in node:
+        if key not in _NODE_KEYS:
+            raise ConfigError(f"node.{key}: unknown key (known: {', '.join(sorted(_NODE_KEYS))})")
+    mode = node.get("mode")
+    if mode not in MODES:
+        raise ConfigError(f"node.mode: expected one of {MODES}, got {mode!r}")
+    trader_id = node.get("trader_id", f"CASCADE-{mode.upper()}")
+    try:
+        TraderId(trader_id)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"node.trader_id: {e} (expected NAME-TAG, e.g. CASCADE-PAPER)") from e
+    symbols = node.get("symbols")
+    if not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) for s in symbols):
+        raise ConfigError("node.symbols: expected a non-empty list of symbols")
+    symbols = tuple(s.upper() for s in symbols)
+    market_data = node.get("market_data", "bybit")
+    if market_data not in MARKET_DATA:
+        raise ConfigError(f"node.market_data: expected one of {MARKET_DATA}, got {market_data!r}")
+    strategy_file = Path(node.get("strategy", "configs/cascade_mm.toml"))
+    try:
+        strategy_tree = tomllib.loads(strategy_file.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"node.strategy: cannot read {strategy_file}: {e}") from e
+    merged = {"strategy": _merge(strategy_tree, tree.get("strategy", {}))}
+    strategies = strategy_kwargs(merged, symbols)
+    instruments_file = Path(node.get("instruments", "configs/instruments.toml"))
+    try:
+        specs = load_specs(instruments_file)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"node.instruments: {e}") from e
+    missing = [s for s in symbols if s not in specs]
+    if missing:
+        raise ConfigError(f"node.instruments: {instrument_id_for(missing[0])} not in the file")
+    timeouts_table = tree.get("timeouts", {})
+    for key in timeouts_table:
+        if key not in _TIMEOUT_KEYS:
+            raise ConfigError(f"timeouts.{key}: unknown key (known: {', '.join(_TIMEOUT_KEYS)})")
+    defaults = {"connection": 30.0, "reconciliation": 30.0, "portfolio": 10.0}
+    defaults |= {"disconnection": 10.0, "post_stop": 2.0}
+    timeouts = {k: _number(timeouts_table, k, v, "timeouts") for k, v in defaults.items()}
+    stream = dict(tree.get("stream", {}))
+    for key in ("trades", "instruments_file", "symbols"):
+        if key in stream:
+            raise ConfigError(f"stream.{key}: set by the node (node.market_data, node.symbols)")
+    try:
+        BybitLiquidationClientConfig(**stream)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"stream: {e}") from e
+    if mode == "paper":
+        paper = tree.get("paper", {})
+        for key in paper:
+            if key not in ("starting_balance", "leverage"):
+                raise ConfigError(f"paper.{key}: unknown key")
+        venue = {
+            "starting_balance": _number(paper, "starting_balance", 10_000.0, "paper"),
+            "leverage": _number(paper, "leverage", 10.0, "paper"),
+        }
+        if "live" in tree:
+            raise ConfigError("live: a paper node has no [live] table")
+    else:
+        live = tree.get("live", {})
+        allowed = ("reconciliation_lookback_mins", "open_check_interval_secs")
+        for key in live:
+            if key not in allowed:
+                raise ConfigError(f"live.{key}: unknown key (known: {', '.join(allowed)})")
+        venue = dict(live)
+        if "paper" in tree:
+            raise ConfigError("paper: a live node has no [paper] table")
+    log_level = str(node.get("log_level", "INFO")).upper()
+    log_level_file = str(node.get("log_level_file", "INFO")).upper()
+    return NodeSpec(
+        mode=mode,
+        trader_id=trader_id,
+        symbols=symbols,
+        strategy_file=strategy_file,
+        instruments_file=instruments_file,
+        market_data=market_data,
+        sessions_dir=Path(node.get("sessions_dir", f"output/{mode}")),
+        state_dir=Path(node.get("state_dir", f"state/{mode}")),
+        log_level=log_level,
+        log_level_file=log_level_file,
+        timeouts=timeouts,
+        stream=stream,
+        venue=venue,
+        strategies=strategies,
+    )
+
+
+def read_api_keys(env: str, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """
+    Return ``(api_key, api_secret)`` for ``env`` from the environment.
+
+    Raises
+    ------
+    ConfigError
+        Naming the missing *variables* (never a value).
+
+    """
+    environ = os.environ if environ is None else environ
+    names = KEY_ENV_VARS[env]
+    missing = [name for name in names if not environ.get(name)]
+    if missing:
+        raise ConfigError(f"--env {env}: set {' and '.join(missing)} in the environment")
+    return environ[names[0]], environ[names[1]]
+
+
+def _check_env(spec: NodeSpec, env: str | None, confirm_mainnet: bool) -> None:
+    if spec.mode == "paper":
+        if env is not None:
+            raise ConfigError("a paper node takes no --env (it never sends orders to Bybit)")
+        return
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"--env: expected one of {ENVIRONMENTS}, got {env!r}")
+    if env == "mainnet" and not confirm_mainnet:
+        raise MainnetNotConfirmedError(
+            "--env mainnet trades real money: refusing to start without explicit confirmation "
+            "(confirm_mainnet=True / --confirm-mainnet)"
+        )
+
+
+def _bybit_data_config(instrument_ids: frozenset[InstrumentId]) -> Any:
+    from nautilus_trader.adapters.bybit import BybitDataClientConfig
+    from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment
+    from nautilus_trader.core.nautilus_pyo3 import BybitProductType
+
+    # Public trades only: no keys. Demo trading also uses the mainnet public stream.
+    return BybitDataClientConfig(
+        product_types=(BybitProductType.LINEAR,),
+        environment=BybitEnvironment.MAINNET,
+        instrument_provider=InstrumentProviderConfig(load_ids=instrument_ids),
+    )
+
+
+def _bybit_exec_config(
+    env: str,
+    instrument_ids: frozenset[InstrumentId],
+    keys: tuple[str, str],
+    overrides: Mapping[str, Any],
+) -> Any:
+    from nautilus_trader.adapters.bybit import BybitExecClientConfig
+    from nautilus_trader.core.nautilus_pyo3 import BybitEnvironment
+    from nautilus_trader.core.nautilus_pyo3 import BybitProductType
+
+    # Leverage, margin and position mode stay as set on the Bybit account: not changed from here.
+    return BybitExecClientConfig(
+        api_key=keys[0],
+        api_secret=keys[1],
+        product_types=(BybitProductType.LINEAR,),
+        environment=BybitEnvironment.DEMO if env == "demo" else BybitEnvironment.MAINNET,
+        instrument_provider=InstrumentProviderConfig(load_ids=instrument_ids),
+        use_gtd=False,  # Bybit has no GTD: the strategy cancels on timers
+        **overrides,
+    )
+
+
+def build_node(
+    spec: NodeSpec,
+    env: str | None = None,
+    confirm_mainnet: bool = False,
+    loop: asyncio.AbstractEventLoop | None = None,
+    environ: Mapping[str, str] | None = None,
+    bybit_exec_overrides: Mapping[str, Any] | None = None,
+    session_name: str | None = None,
+) -> BuiltNode:
+    """
+    Build (do not start) the node a spec describes.
+
+    Parameters
+    ----------
+    spec : NodeSpec
+        From :func:`load_node_spec`.
+    env : str, optional
+        Live only: ``demo`` or ``mainnet``.
+    confirm_mainnet : bool
+        Must be ``True`` for ``mainnet``.
+    loop : asyncio.AbstractEventLoop, optional
+        The node's event loop (default: a new one).
+    environ : Mapping[str, str], optional
+        Where the keys are read (default ``os.environ``).
+    bybit_exec_overrides : Mapping[str, Any], optional
+        Live only: extra ``BybitExecClientConfig`` fields, e.g. ``base_url_http`` /
+        ``base_url_ws_private`` / ``base_url_ws_trade`` (tests point them at loopback; normal
+        runs leave the adapter's defaults).
+    session_name : str, optional
+        Session folder name (default: the UTC start time).
+
+    Raises
+    ------
+    ConfigError
+        Bad environment, unconfirmed mainnet, missing keys.
+
+    """
+    _check_env(spec, env, confirm_mainnet)
+    keys = read_api_keys(env, environ) if spec.mode == "live" and env else None
+    stamp = session_name or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    session_dir = spec.sessions_dir / stamp
+    session_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = spec.state_folder(env)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    instrument_ids = frozenset(InstrumentId.from_str(instrument_id_for(s)) for s in spec.symbols)
+
+    stream_trades = spec.market_data == "stream"
+    data_clients: dict[str, Any] = {
+        LIQ_CLIENT: BybitLiquidationClientConfig(
+            **spec.stream,
+            trades=stream_trades,
+            instruments_file=str(spec.instruments_file) if stream_trades else None,
+            symbols=list(spec.symbols),
+            # "stream": this client also serves BYBIT market data (trade subscriptions are
+            # routed by venue); otherwise BYBIT stays with the framework's client.
+            routing=RoutingConfig(venues=frozenset({VENUE})) if stream_trades else RoutingConfig(),
+        )
+    }
+    if not stream_trades:
+        data_clients[VENUE] = _bybit_data_config(instrument_ids)
+
+    if spec.mode == "paper":
+        exec_config: Any = PaperExecClientConfig(
+            venue=VENUE,
+            starting_balances=[f"{spec.venue['starting_balance']} USDT"],
+            base_currency="USDT",
+            oms_type="NETTING",
+            account_type="MARGIN",
+            default_leverage=Decimal(str(spec.venue["leverage"])),
+            state_path=str(state_dir / PAPER_VENUE_FILE),
+        )
+    else:
+        assert env is not None and keys is not None
+        exec_config = _bybit_exec_config(env, instrument_ids, keys, bybit_exec_overrides or {})
+    reconciliation = {
+        k: spec.venue[k]
+        for k in ("reconciliation_lookback_mins", "open_check_interval_secs")
+        if k in spec.venue
+    }
+    config = TradingNodeConfig(
+        trader_id=spec.trader_id,
+        logging=LoggingConfig(
+            log_level=spec.log_level,
+            log_level_file=spec.log_level_file,
+            log_directory=str(session_dir),
+            log_file_name="node",
+            log_colors=False,
+        ),
+        exec_engine=LiveExecEngineConfig(reconciliation=True, **reconciliation),
+        data_clients=data_clients,
+        exec_clients={VENUE: exec_config},
+        timeout_connection=spec.timeouts["connection"],
+        timeout_reconciliation=spec.timeouts["reconciliation"],
+        timeout_portfolio=spec.timeouts["portfolio"],
+        timeout_disconnection=spec.timeouts["disconnection"],
+        timeout_post_stop=spec.timeouts["post_stop"],
+    )
+    if loop is None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    node = TradingNode(config=config, loop=loop)
+    node.add_data_client_factory(LIQ_CLIENT, BybitLiquidationClientFactory)
+    if not stream_trades:
+        from nautilus_trader.adapters.bybit import BybitLiveDataClientFactory
+
+        node.add_data_client_factory(VENUE, BybitLiveDataClientFactory)
+    if spec.mode == "paper":
+        node.add_exec_client_factory(VENUE, PaperExecClientFactory.for_portfolio(node.portfolio))
+    else:
+        from nautilus_trader.adapters.bybit import BybitLiveExecClientFactory
+
+        node.add_exec_client_factory(VENUE, BybitLiveExecClientFactory)
+
+    strategies: dict[str, CascadeMarketMaker] = {}
+    for symbol in spec.symbols:
+        instrument_id = instrument_id_for(symbol)
+        params = {
+            **spec.strategies[symbol],
+            "instrument_id": instrument_id,
+            "order_id_tag": symbol,
+            "subscribe_trades": True,  # the cache (and the paper venue) only see subscribed data
+            "liquidation_client_id": LIQ_CLIENT,
+            "order_latency_ms": 0.0,  # a backtest model: live, the network is the latency
+            "event_log_path": str(session_dir / f"events-{symbol}.jsonl"),
+            "state_path": str(state_dir / STRATEGY_STATE_FILE),
+            # Orders and positions reconciled at startup belong to this strategy again.
+            "external_order_claims": [InstrumentId.from_str(instrument_id)],
+        }
+        strategy = CascadeMarketMaker(CascadeMarketMakerConfig(**params))
+        node.trader.add_strategy(strategy)
+        strategies[symbol] = strategy
+    node.build()
+    _write_session(session_dir, spec, env, state_dir)
+    return BuiltNode(
+        node=node,
+        spec=spec,
+        session_dir=session_dir,
+        state_dir=state_dir,
+        strategies=strategies,
+        env=env,
+    )
+
+
+def _write_session(session_dir: Path, spec: NodeSpec, env: str | None, state_dir: Path) -> None:
+    """The resolved settings, for the session's post-analysis (never any key)."""
+    settings = asdict(spec)
+    settings |= {"env": env, "state_dir": str(state_dir), "started": datetime.now(UTC).isoformat()}
+    (session_dir / "session.json").write_text(json.dumps(settings, indent=1, default=str))
+
+
+def run(built: BuiltNode) -> None:
+    """
+    Run a built node until it is stopped (Ctrl-C / SIGTERM: the framework's signal handler
+    stops it gracefully, see the module docstring), then release it.
+    """
+    try:
+        built.node.run(raise_exception=True)
+    finally:
+        built.node.dispose()
+
+
+def paper_command(config_path: str | Path, overrides: Sequence[str] = ()) -> BuiltNode:
+    """
+    ``liqcascade paper CONFIG``: run a paper node until Ctrl-C.
+
+    Parameters
+    ----------
+    config_path : str | Path
+        A node file with ``node.mode = "paper"``.
+    overrides : Sequence[str]
+        ``key=value`` overrides of the file.
+
+    Returns
+    -------
+    BuiltNode
+        The (stopped and disposed) node, for its session folder.
+
+    """
+    spec = load_node_spec(config_path, overrides)
+    if spec.mode != "paper":
+        raise ConfigError(f"node.mode: {config_path} is a {spec.mode} node, not paper")
+    built = build_node(spec)
+    run(built)
+    return built
+
+
+def live_command(
+    config_path: str | Path,
+    env: str,
+    confirm_mainnet: bool = False,
+    overrides: Sequence[str] = (),
+) -> BuiltNode:
+    """
+    ``liqcascade live CONFIG --env demo|mainnet [--confirm-mainnet]``: run a live node.
+
+    Parameters
+    ----------
+    config_path : str | Path
+        A node file with ``node.mode = "live"``.
+    env : str
+        ``demo`` (Bybit demo trading, ``BYBIT_DEMO_API_KEY``/``BYBIT_DEMO_API_SECRET``) or
+        ``mainnet`` (real money, ``BYBIT_API_KEY``/``BYBIT_API_SECRET``).
+    confirm_mainnet : bool
+        Required for ``mainnet``; checked before anything else happens.
+    overrides : Sequence[str]
+        ``key=value`` overrides of the file.
+
+    Returns
+    -------
+    BuiltNode
+        The (stopped and disposed) node.
+
+    Raises
+    ------
+    MainnetNotConfirmedError
+        ``mainnet`` without ``confirm_mainnet``.
+    ConfigError
+        A bad file or missing keys.
+
+    """
+    if env == "mainnet" and not confirm_mainnet:  # before even reading the file
+        raise MainnetNotConfirmedError(
+            "--env mainnet trades real money: refusing to start without explicit confirmation "
+            "(confirm_mainnet=True / --confirm-mainnet)"
+        )
+    spec = load_node_spec(config_path, overrides)
+    if spec.mode != "live":
+        raise ConfigError(f"node.mode: {config_path} is a {spec.mode} node, not live")
+    built = build_node(spec, env=env, confirm_mainnet=confirm_mainnet)
+    run(built)
+    return built

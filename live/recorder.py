@@ -1,0 +1,1100 @@
+"""Record Bybit's public linear stream (liquidations and trades) straight into a data catalog.
+
+A recording made here *is* a backtest data set: the rows land in the same catalog files, with the
+same schemas and timestamps, that the file loaders produce, so ``BacktestNode`` streams them as-is.
+
+What is recorded
+----------------
+* ``allLiquidation.<SYM>`` -> ``LiquidationData`` rows, parsed by the shared
+  :func:`data_loaders.bybit.parse_liquidation_message` with ``recv_ts_ns`` = receipt time, so
+  ``ts_init`` = receipt time + the loaders' 1 ns tie-break (never before the event time).
+* ``publicTrade.<SYM>`` -> ``TradeTick`` rows, parsed by the live client's
+  :func:`data_loaders.bybit.parse_trade_event` (re-exported here as ``parse_trade_message``;
+  both belong in ``data_loaders/bybit.py``): ``ts_event`` = the trade time ``T``, ``ts_init`` =
+  receipt time, aggressor from the taker side ``S``, ``trade_id`` = ``i``. On top, the recorder
+  refuses what would break the catalog later: a price or size off the instrument's tick/lot
+  grid or not finite, a trade id longer than the framework's 36 characters, another symbol's
+  event, a time outside 2017..now+2 days. Block trades (``BT: true``) are skipped: they are
+  negotiated off the order book, so a backtest's L1 matching must not fill resting orders on
+  them.
+* Receipt times are floored to the microsecond, for trades and liquidations alike. Trades then
+  sit on whole microseconds and liquidations one nanosecond after, so the two can never share a
+  ``ts_init`` (the engine orders ties differently in one-shot and streaming modes).
+* Optionally every received message as a raw JSON line ``{"recv_ts_ns": int, "msg": {...}}`` in
+  ``<raw_dir>/bybit-linear-<YYYY-MM-DD>.jsonl`` (UTC day of receipt), which the
+  ``bybit-liquidations`` loader re-imports. Lines that must not be imported carry no ``msg`` key
+  (the loader skips them): ``{"recv_ts_ns", "undecodable": text}`` and
+  ``{"recv_ts_ns", "rejected": message, "errors": [...]}``; the good events of a partly bad push
+  are written as their own ``msg`` line.
+
+Crash safety
+------------
+Rows are buffered in memory and written every ``flush_interval_s`` through
+:class:`~data_loaders.catalog_writer.CatalogWriter` (staged, then moved into place; per-day merge
+with de-duplication), in a worker thread so the websocket keeps being read. A ``kill -9`` loses
+only the rows received since the last completed flush; a restart appends, and rows a replay
+delivers again are dropped by the writer's de-duplication (trades by ``ts_event, trade_id, price,
+size, aggressor``; liquidations by ``ts_event, side, price, quantity``). Raw lines are written in
+whole-line chunks every ``raw_flush_interval_s``; a line torn by a crash is cut off when the
+file is reopened, so the loader never meets half a line. Run one recorder per catalog: two
+processes merging the same day file would race.
+
+Connection
+----------
+A small dedicated asyncio ``websockets`` client with the live liquidation client's rules:
+``{"op":"ping"}`` every 20 s, a connection silent for ``pong_timeout_s`` after a ping is
+replaced, reconnection with exponential backoff (0.5 s doubling to 30 s, reset once a connection
+opens), every topic resubscribed after a reconnection. (The live client is a ``LiveDataClient``
+bound to a node's message bus, cache and clock; a recorder needs none of them.) Malformed
+messages are logged (throttled), counted and skipped; nothing a peer sends stops the recorder.
+
+``orderbook.1`` best bid/ask is not recorded: the catalog writer has no quote-tick table yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from itertools import batched
+from pathlib import Path
+from typing import Any
+from typing import BinaryIO
+
+import msgspec
+import pandas as pd
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from data_loaders.bybit import TRADE_TOPIC_PREFIX
+from data_loaders.bybit import LiquidationRecord
+from data_loaders.bybit import MessageError
+from data_loaders.bybit import TradePrint
+from data_loaders.bybit import parse_liquidation_message
+from data_loaders.bybit import parse_trade_event
+from data_loaders.bybit import parse_trade_message
+from data_loaders.catalog_writer import CatalogWriter
+from data_loaders.catalog_writer import WriteSummary
+from data_loaders.frames import LIQUIDATION_COLUMNS
+from data_loaders.frames import MAX_FUTURE_NS
+from data_loaders.frames import MIN_TS_NS
+from data_loaders.frames import TRADE_COLUMNS
+from data_loaders.frames import validate_liquidations
+from data_loaders.frames import validate_trades
+from data_loaders.instruments import DEFAULT_SPECS_PATH
+from data_loaders.instruments import InstrumentSpec
+from data_loaders.instruments import load_specs
+from data_loaders.instruments import to_instrument
+from live.config import BYBIT_LINEAR_PUBLIC_URL
+
+__all__ = [
+    "BybitRecorder",
+    "RawLineWriter",
+    "RecorderConfig",
+    "RecorderStats",
+    "TradePrint",
+    "parse_trade_message",
+    "record",
+    "record_command",
+    "run_recorder",
+    "write_records",
+]
+
+log = logging.getLogger("liqcascade.recorder")
+
+LIQUIDATION_TOPIC = "allLiquidation."
+TRADE_TOPIC = TRADE_TOPIC_PREFIX
+PING_MESSAGE = '{"op":"ping"}'
+RAW_FILE_PREFIX = "bybit-linear-"
+_PARSE_ERRORS = (MessageError, KeyError, TypeError, ValueError)
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+# -- configuration and counters ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """
+    What to record and where; connection rules default to the live liquidation client's.
+
+    Parameters
+    ----------
+    symbols : tuple[str, ...]
+        Bybit linear symbols, e.g. ``("ETHUSDT", "SOLUSDT")``; each needs an instrument spec.
+    catalog : Path
+        Catalog root (created if missing).
+    flush_interval_s : float
+        Seconds between catalog writes; a crash loses at most the rows of one interval.
+    raw_dir : Path, optional
+        Folder of the per-day raw JSON-lines files, ``None`` for none.
+    url : str
+        Websocket URL of Bybit's public linear stream (tests use a local server).
+    status_interval_s : float
+        Seconds between status log lines.
+    raw_flush_interval_s : float
+        Seconds between writes of buffered raw lines.
+    ping_interval_s, pong_timeout_s : float
+        Application ping period, and how long a connection may stay silent after a ping.
+    reconnect_initial_s, reconnect_max_s : float
+        First reconnection delay (doubling per failed attempt) and its cap.
+    open_timeout_s : float
+        Timeout of one websocket opening handshake.
+    subscribe_batch : int
+        Topics per subscribe request.
+    max_message_bytes : int
+        Largest accepted websocket message.
+    specs_path : Path
+        Instrument specs (tick and lot sizes of the trade tables).
+    skip_block_trades : bool
+        Leave out block trades (``"BT": true``: negotiated off the order book).
+
+    """
+
+    symbols: tuple[str, ...]
+    catalog: Path
+    flush_interval_s: float = 60.0
+    raw_dir: Path | None = None
+    url: str = BYBIT_LINEAR_PUBLIC_URL
+    status_interval_s: float = 60.0
+    raw_flush_interval_s: float = 1.0
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 10.0
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    open_timeout_s: float = 10.0
+    subscribe_batch: int = 10
+    max_message_bytes: int = 2**22
+    specs_path: Path = DEFAULT_SPECS_PATH
+    skip_block_trades: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise ValueError("symbols must not be empty")
+        if not self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"url must be a ws:// or wss:// URL, got {self.url!r}")
+        positive = (
+            "flush_interval_s",
+            "status_interval_s",
+            "raw_flush_interval_s",
+            "ping_interval_s",
+            "pong_timeout_s",
+            "reconnect_initial_s",
+            "reconnect_max_s",
+            "open_timeout_s",
+            "subscribe_batch",
+            "max_message_bytes",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic subscribed: liquidations and trades of each symbol."""
+        return [f"{p}{s}" for s in self.symbols for p in (LIQUIDATION_TOPIC, TRADE_TOPIC)]
+
+
+@dataclass(frozen=True)
+class RecorderStats:
+    """
+    A snapshot of the recorder's counters.
+
+    Parameters
+    ----------
+    connected : bool
+        Whether a websocket connection is open.
+    messages : int
+        Websocket messages received (all kinds).
+    liquidations, trades : int
+        Events accepted into the buffer (a replay counts again; the writer drops it).
+    block_trades : int
+        Block trades skipped.
+    malformed : int
+        Undecodable messages plus invalid events (each skipped).
+    unknown : int
+        Messages of topics not subscribed, or unrecognised control messages.
+    reconnects, connect_failures : int
+        Connections opened after the first one; failed connection attempts.
+    pings, pongs : int
+        Application pings sent and pongs received.
+    subscribe_errors : int
+        Subscriptions the server refused.
+    rows_buffered : int
+        Rows waiting for the next flush.
+    rows_flushed : int
+        Rows handed to successful catalog commits (before the writer's de-duplication).
+    rows_dropped : int
+        Rows a commit refused as invalid (logged).
+    flushes, flush_failures : int
+        Successful catalog commits; commits that failed (rows kept for the next attempt).
+    raw_lines : int
+        Raw JSON lines written.
+    last_message_ns, last_liquidation_ns : int | None
+        Receipt time of the last message / last liquidation push.
+
+    """
+
+    connected: bool
+    messages: int
+    liquidations: int
+    trades: int
+    block_trades: int
+    malformed: int
+    unknown: int
+    reconnects: int
+    connect_failures: int
+    pings: int
+    pongs: int
+    subscribe_errors: int
+    rows_buffered: int
+    rows_flushed: int
+    rows_dropped: int
+    flushes: int
+    flush_failures: int
+    raw_lines: int
+    last_message_ns: int | None
+    last_liquidation_ns: int | None
+
+
+@dataclass
+class _Batch:
+    liquidations: list[tuple[LiquidationRecord, int]] = field(default_factory=list)
+    trades: list[tuple[TradePrint, int]] = field(default_factory=list)  # (record, message no)
+
+    def __len__(self) -> int:
+        return len(self.liquidations) + len(self.trades)
+
+
+# -- catalog writes --------------------------------------------------------------------------
+
+
+def _on_grid(value: float, precision: int) -> bool:
+    # The tolerance of data_loaders.arrow_tables.to_units: a row it would refuse is refused here,
+    # alone, instead of failing a whole flush.
+    scaled = value * 10.0**precision
+    return abs(scaled - round(scaled)) <= max(1e-6, abs(scaled) * 1e-12)
+
+
+def write_records(
+    catalog: Path,
+    specs: dict[str, InstrumentSpec],
+    liquidations: Sequence[tuple[LiquidationRecord, int]],
+    trades: Sequence[tuple[TradePrint, int]],
+    add_instruments: Iterable[str] = (),
+) -> WriteSummary:
+    """
+    Write parsed records into the catalog through :class:`CatalogWriter` (all-or-nothing).
+
+    Parameters
+    ----------
+    catalog : Path
+        Catalog root.
+    specs : dict[str, InstrumentSpec]
+        Instrument specs by symbol (every record's symbol must have one).
+    liquidations, trades : Sequence[tuple[record, int]]
+        Records with the number of the message they came from (named in validation errors).
+    add_instruments : Iterable[str]
+        Symbols whose instrument definitions to write too.
+
+    Raises
+    ------
+    MalformedInputError
+        A record the frame validation refuses; nothing is written.
+
+    """
+    with CatalogWriter(catalog) as writer:
+        for symbol in add_instruments:
+            writer.add_instrument(to_instrument(specs[symbol]))
+        if liquidations:
+            rows = [(*record, line) for record, line in liquidations]
+            frame = pd.DataFrame(rows, columns=list(LIQUIDATION_COLUMNS))
+            frame = frame.sort_values("ts_init", kind="stable", ignore_index=True)
+            for symbol, part in frame.groupby("symbol", sort=True):
+                source = Path(f"<{LIQUIDATION_TOPIC}{symbol} stream>")
+                validate_liquidations(source, part, str(symbol))
+                writer.add_liquidations(part, specs[str(symbol)])
+        if trades:
+            rows = [(*record, line) for record, line in trades]
+            frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+            frame = frame.sort_values("ts_init", kind="stable", ignore_index=True)
+            for symbol, part in frame.groupby("symbol", sort=True):
+                source = Path(f"<{TRADE_TOPIC}{symbol} stream>")
+                validate_trades(source, part, str(symbol))
+                writer.add_trades(part, specs[str(symbol)], source)
+    return writer.summary
+
+
+# -- raw JSON lines --------------------------------------------------------------------------
+
+
+def _cut_torn_tail(path: Path) -> int:
+    """Truncate ``path`` after its last newline (a line torn by a crash); return bytes cut."""
+    with path.open("rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            f.seek(start)
+            chunk = f.read(end - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        else:
+            keep = 0
+        if keep < size:
+            f.truncate(keep)
+        return size - keep
+
+
+class RawLineWriter:
+    """
+    Append raw JSON lines to one file per UTC day of receipt, in whole-line chunks.
+
+    Parameters
+    ----------
+    raw_dir : Path
+        Folder of the files (created if missing).
+
+    """
+
+    def __init__(self, raw_dir: Path) -> None:
+        self.raw_dir = Path(raw_dir)
+        self.lines_written = 0
+        self._pending: list[tuple[str, bytes]] = []  # (day, line)
+        self._day: str | None = None
+        self._file: BinaryIO | None = None
+
+    @staticmethod
+    def path_for(raw_dir: Path, day: str) -> Path:
+        """The file of one UTC day (``YYYY-MM-DD``)."""
+        return Path(raw_dir) / f"{RAW_FILE_PREFIX}{day}.jsonl"
+
+    def add(self, recv_ts_ns: int, line: bytes) -> None:
+        """Queue one encoded line (without its newline) received at ``recv_ts_ns``."""
+        day = datetime.fromtimestamp(recv_ts_ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%d")
+        self._pending.append((day, line))
+
+    def flush(self) -> None:
+        """Write the queued lines, one ``write`` per day file (no half line reaches a file)."""
+        pending, self._pending = self._pending, []
+        start = 0
+        while start < len(pending):
+            day = pending[start][0]
+            end = start
+            while end < len(pending) and pending[end][0] == day:
+                end += 1
+            chunk = memoryview(b"".join(line + b"\n" for _, line in pending[start:end]))
+            file = self._open(day)
+            try:
+                while chunk:  # an unbuffered write may be short (e.g. a full disk)
+                    written = file.write(chunk)
+                    if not written:
+                        raise OSError(f"cannot write to {file.name}")
+                    chunk = chunk[written:]
+            except OSError:
+                # Reopening cuts the half line this write may have left, before anything else
+                # is appended behind it.
+                file.close()
+                self._file = None
+                raise
+            self.lines_written += end - start
+            start = end
+
+    def close(self) -> None:
+        """Flush and close the current file."""
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open(self, day: str) -> BinaryIO:
+        if self._day == day and self._file is not None:
+            return self._file
+        if self._file is not None:
+            self._file.close()
+        path = self.path_for(self.raw_dir, day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            cut = _cut_torn_tail(path)
+            if cut:
+                log.warning(f"{path}: cut a torn last line ({cut} bytes) left by a crash")
+        # Unbuffered: each flush is one write() of whole lines, never a partial buffer spill.
+        self._file = path.open("ab", buffering=0)
+        self._day = day
+        return self._file
+
+
+def _raw_line(recv_ts_ns: int, text: str | None, message: dict[str, Any] | None) -> bytes:
+    """A ``{"recv_ts_ns", "msg"}`` line, reusing the received text when it is one line."""
+    if text is not None and "\n" not in text and "\r" not in text:
+        return f'{{"recv_ts_ns":{recv_ts_ns},"msg":{text}}}'.encode()
+    return _encoder.encode({"recv_ts_ns": recv_ts_ns, "msg": message})
+
+
+# -- the recorder ------------------------------------------------------------------------------
+
+
+def _should_log(count: int) -> bool:
+    # The first ten, then every power of ten: a flood of bad messages cannot flood the log.
+    return count <= 10 or str(count).rstrip("0") == "1"
+
+
+class BybitRecorder:
+    """
+    Record liquidations and trades of ``config.symbols`` into ``config.catalog``.
+
+    Run :meth:`run` on an event loop; :meth:`request_stop` (thread-safe) ends it after a final
+    flush.
+
+    Parameters
+    ----------
+    config : RecorderConfig
+        What to record and the connection rules.
+    clock_ns : Callable[[], int]
+        Receipt clock (UNIX ns).
+
+    Raises
+    ------
+    ValueError
+        A symbol without an instrument spec.
+
+    """
+
+    def __init__(self, config: RecorderConfig, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.config = config
+        self._clock_ns = clock_ns
+        specs = load_specs(config.specs_path)
+        missing = [s for s in config.symbols if s not in specs]
+        if missing:
+            raise ValueError(
+                f"no instrument spec for {', '.join(missing)} in {config.specs_path} "
+                "(run `liqcascade instruments refresh`)"
+            )
+        self._specs = {s: specs[s] for s in config.symbols}
+        self._topics = set(config.topics)
+        self._buffer = _Batch()
+        self._raw = RawLineWriter(config.raw_dir) if config.raw_dir is not None else None
+        self._instruments_written = False
+        self._flush_lock: asyncio.Lock | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ws: ClientConnection | None = None
+        self._ping_task: asyncio.Task | None = None
+        self._opened_once = False
+        self._last_rx_mono = 0.0
+        self._message_no = 0
+        self._status_mark = (time.monotonic(), 0)  # (when, messages) of the last status line
+        self._n: dict[str, int] = dict.fromkeys(
+            (
+                "messages",
+                "liquidations",
+                "trades",
+                "block_trades",
+                "malformed",
+                "unknown",
+                "reconnects",
+                "connect_failures",
+                "pings",
+                "pongs",
+                "subscribe_errors",
+                "rows_flushed",
+                "rows_dropped",
+                "flushes",
+                "flush_failures",
+            ),
+            0,
+        )
+        self._last_message_ns: int | None = None
+        self._last_liquidation_ns: int | None = None
+
+    # -- public --------------------------------------------------------------------------------
+
+    def stats(self) -> RecorderStats:
+        """Return a snapshot of the counters."""
+        return RecorderStats(
+            connected=self._ws is not None,
+            rows_buffered=len(self._buffer),
+            raw_lines=self._raw.lines_written if self._raw is not None else 0,
+            last_message_ns=self._last_message_ns,
+            last_liquidation_ns=self._last_liquidation_ns,
+            **self._n,
+        )
+
+    def status_line(self) -> str:
+        """One human-readable status line (also resets the messages/s measuring window)."""
+        s = self.stats()
+        now_mono = time.monotonic()
+        since, messages = self._status_mark
+        rate = (s.messages - messages) / max(now_mono - since, 1e-9)
+        self._status_mark = (now_mono, s.messages)
+        if s.last_liquidation_ns is None:
+            age = "never"
+        else:
+            age = f"{(self._clock_ns() - s.last_liquidation_ns) / 1e9:.1f}s"
+        return (
+            f"recorder {'connected' if s.connected else 'DISCONNECTED'}"
+            f" reconnects={s.reconnects} msgs/s={rate:.1f} liquidations={s.liquidations}"
+            f" trades={s.trades} last_liquidation_age={age} rows_buffered={s.rows_buffered}"
+            f" rows_flushed={s.rows_flushed} flushes={s.flushes}"
+            f" flush_failures={s.flush_failures} malformed={s.malformed} unknown={s.unknown}"
+            f" raw_lines={s.raw_lines}"
+        )
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to flush and return (callable from any thread or a signal handler)."""
+        loop, event = self._loop, self._stop_event
+        if loop is None or event is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has already closed
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self, stop_after_s: float | None = None) -> RecorderStats:
+        """
+        Record until :meth:`request_stop` (or ``stop_after_s``), then flush and return.
+
+        Parameters
+        ----------
+        stop_after_s : float, optional
+            Stop on its own after this many seconds.
+
+        Returns
+        -------
+        RecorderStats
+            The final counters.
+
+        """
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._status_mark = (time.monotonic(), self._n["messages"])
+        config = self.config
+        log.info(
+            f"recording {', '.join(config.symbols)} from {config.url} into {config.catalog}"
+            + (f" (raw lines in {config.raw_dir})" if config.raw_dir else "")
+        )
+        connection = self._loop.create_task(self._connection_loop(), name="recorder-websocket")
+        # These end by themselves once stopped: a flush in progress is never cancelled, so its
+        # worker thread cannot race the final flush on the same catalog files.
+        chores = [
+            self._loop.create_task(self._every(config.flush_interval_s, self.flush)),
+            self._loop.create_task(self._every(config.status_interval_s, self._log_status)),
+        ]
+        if self._raw is not None:
+            chores.append(
+                self._loop.create_task(self._every(config.raw_flush_interval_s, self._flush_raw))
+            )
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), stop_after_s)
+        finally:
+            self._stop_event.set()
+            ws = self._ws
+            if ws is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), timeout=2.0)
+            connection.cancel()
+            await asyncio.gather(connection, *chores, return_exceptions=True)
+            await self.flush()
+            if self._buffer:
+                log.error(f"{len(self._buffer)} rows could not be written before stopping")
+            if self._raw is not None:
+                try:
+                    self._raw.close()
+                except OSError as e:
+                    log.error(f"cannot write raw lines: {e}")
+            log.info(self.status_line())
+        return self.stats()
+
+    async def flush(self) -> None:
+        """Write the buffered rows to the catalog now (in a worker thread)."""
+        assert self._flush_lock is not None
+        async with self._flush_lock:
+            batch, self._buffer = self._buffer, _Batch()
+            if not batch:
+                return
+            instruments = () if self._instruments_written else tuple(self._specs)
+            try:
+                await asyncio.to_thread(
+                    write_records,
+                    self.config.catalog,
+                    self._specs,
+                    batch.liquidations,
+                    batch.trades,
+                    instruments,
+                )
+            except OSError as e:
+                # The disk, not the data: keep every row (older first) for the next attempt.
+                self._n["flush_failures"] += 1
+                log.error(f"catalog write failed, {len(batch)} rows kept for the next flush: {e}")
+                self._buffer = _Batch(
+                    batch.liquidations + self._buffer.liquidations,
+                    batch.trades + self._buffer.trades,
+                )
+                return
+            except Exception as e:
+                self._n["flush_failures"] += 1
+                log.error(f"catalog write refused the batch ({e}); retrying symbol by symbol")
+                await self._flush_in_parts(batch, instruments)
+                return
+            self._instruments_written = True
+            self._n["flushes"] += 1
+            self._n["rows_flushed"] += len(batch)
+            log.debug(f"flushed {len(batch)} rows")
+
+    async def _flush_in_parts(self, batch: _Batch, instruments: tuple[str, ...]) -> None:
+        """One commit per (kind, symbol): a part the writer refuses is dropped, not the rest."""
+        parts: list[tuple[list, list]] = []
+        for symbol in self._specs:
+            liq = [r for r in batch.liquidations if r[0].symbol == symbol]
+            trades = [r for r in batch.trades if r[0].symbol == symbol]
+            parts += [(liq, []), ([], trades)]
+        for liquidations, trades in parts:
+            rows = len(liquidations) + len(trades)
+            if not rows:
+                continue
+            try:
+                await asyncio.to_thread(
+                    write_records,
+                    self.config.catalog,
+                    self._specs,
+                    liquidations,
+                    trades,
+                    instruments,
+                )
+            except Exception as e:
+                self._n["rows_dropped"] += rows
+                log.error(f"dropped {rows} rows the catalog writer refused: {e}")
+                continue
+            instruments = ()
+            self._instruments_written = True
+            self._n["flushes"] += 1
+            self._n["rows_flushed"] += rows
+
+    # -- periodic tasks ------------------------------------------------------------------------
+
+    async def _every(self, interval_s: float, action: Callable[[], Any]) -> None:
+        assert self._stop_event is not None
+        while not self._stop_event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), interval_s)
+            if self._stop_event.is_set():
+                return
+            try:
+                result = action()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # a periodic chore must never end the recorder
+                log.exception(f"periodic task {getattr(action, '__name__', action)} failed")
+
+    def _log_status(self) -> None:
+        log.info(self.status_line())
+
+    def _flush_raw(self) -> None:
+        assert self._raw is not None
+        try:
+            self._raw.flush()
+        except OSError as e:
+            log.error(f"cannot write raw lines: {e}")
+
+    # -- connection ----------------------------------------------------------------------------
+
+    async def _connection_loop(self) -> None:
+        """Keep one connection open until stopped; reconnect with exponential backoff."""
+        config = self.config
+        assert self._stop_event is not None
+        retries = 0
+        first = True
+        while not self._stop_event.is_set():
+            if not first:
+                backoff = config.reconnect_initial_s * 2 ** min(retries, 60)
+                delay = min(backoff, config.reconnect_max_s)
+                retries += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), delay)
+                if self._stop_event.is_set():
+                    return
+            first = False
+            try:
+                ws = await connect(
+                    config.url,
+                    open_timeout=config.open_timeout_s,
+                    ping_interval=None,  # Bybit wants application pings
+                    close_timeout=2.0,
+                    max_size=config.max_message_bytes,
+                    compression=None,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self._n["connect_failures"] += 1
+                if _should_log(self._n["connect_failures"]):
+                    log.warning(f"connect to {config.url} failed: {type(e).__name__}: {e}")
+                continue
+            retries = 0
+            try:
+                await self._session(ws)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not end the recording: reconnect instead
+                log.exception("websocket session failed")
+            finally:
+                self._end_session(ws)
+            if not self._stop_event.is_set():
+                log.warning("websocket connection lost: reconnecting")
+
+    async def _session(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._last_rx_mono = time.monotonic()
+        if self._opened_once:
+            self._n["reconnects"] += 1
+            log.info(f"reconnected ({self._n['reconnects']})")
+        else:
+            log.info(f"connected to {self.config.url}")
+        self._opened_once = True
+        for chunk in batched(self.config.topics, self.config.subscribe_batch):
+            if not await self._send(ws, {"op": "subscribe", "args": list(chunk)}):
+                return
+        assert self._loop is not None
+        self._ping_task = self._loop.create_task(self._ping_loop(ws), name="recorder-ping")
+        try:
+            async for raw in ws:
+                self._on_message(raw)
+        except ConnectionClosed as e:
+            log.warning(f"websocket closed: {e}")
+
+    def _end_session(self, ws: ClientConnection) -> None:
+        if self._ws is ws:
+            self._ws = None
+        if self._ping_task is not None:
+            self._ping_task.cancel()
+            self._ping_task = None
+        ws.transport.abort()  # frees a half-open socket at once; no-op when already closed
+
+    async def _ping_loop(self, ws: ClientConnection) -> None:
+        config = self.config
+        check_after = min(config.pong_timeout_s, config.ping_interval_s)
+        await asyncio.sleep(config.ping_interval_s)
+        while True:
+            sent_at = time.monotonic()
+            if not await self._send(ws, PING_MESSAGE):
+                return
+            self._n["pings"] += 1
+            # Any message proves the connection alive: during a burst the pong queues behind.
+            await asyncio.sleep(check_after)
+            if self._last_rx_mono < sent_at:
+                log.warning(f"nothing received {check_after:.1f} s after a ping: reconnecting")
+                ws.transport.abort()
+                return
+            await asyncio.sleep(config.ping_interval_s - check_after)
+
+    async def _send(self, ws: ClientConnection, message: dict[str, Any] | str) -> bool:
+        text = message if isinstance(message, str) else _encoder.encode(message).decode()
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            return False
+        return True
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _on_message(self, raw: str | bytes) -> None:
+        now = self._clock_ns()
+        recv_ns = now - now % 1000  # whole microseconds: see the module docstring
+        self._n["messages"] += 1
+        self._message_no += 1
+        self._last_message_ns = recv_ns
+        self._last_rx_mono = time.monotonic()
+        try:
+            self._dispatch(raw, recv_ns)
+        except Exception as e:  # whatever a peer sends, the recording goes on
+            self._n["malformed"] += 1
+            if _should_log(self._n["malformed"]):
+                log.exception(f"unexpected error on message {raw[:200]!r}: {e}")
+
+    def _dispatch(self, raw: str | bytes, recv_ns: int) -> None:
+        text = raw if isinstance(raw, str) else None
+        try:
+            message = _decoder.decode(raw)
+        except msgspec.DecodeError as e:
+            self._skip_malformed(f"undecodable message ({e}): {raw[:200]!r}")
+            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
+            return
+        if not isinstance(message, dict):
+            self._skip_malformed(f"message is not a JSON object: {raw[:200]!r}")
+            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
+            return
+        topic = message.get("topic")
+        if topic is None:
+            self._on_control(message)
+            self._write_raw_message(recv_ns, text, message)
+            return
+        if not isinstance(topic, str) or topic not in self._topics:
+            self._skip_unknown(f"topic {topic!r} not subscribed")
+            # Not under "msg": the loader must not import (or choke on) a topic we did not ask for.
+            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "unknown": message})
+            return
+        if topic.startswith(LIQUIDATION_TOPIC):
+            self._on_liquidations(topic, message, text, recv_ns)
+        else:
+            self._on_trades(topic, message, text, recv_ns)
+
+    def _on_control(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op in ("ping", "pong"):  # Bybit answers {"op":"ping"} with op "ping", ret_msg "pong"
+            self._n["pongs"] += 1
+        elif op in ("subscribe", "unsubscribe"):
+            if message.get("success") is False:
+                self._n["subscribe_errors"] += 1
+                log.error(f"Bybit refused {op}: {message.get('ret_msg')!r}")
+        else:
+            self._skip_unknown(f"message without topic: {message!r:.200}")
+
+    def _on_liquidations(
+        self, topic: str, message: dict[str, Any], text: str | None, recv_ns: int
+    ) -> None:
+        symbol = topic[len(LIQUIDATION_TOPIC) :]
+        events = message.get("data")
+        if not isinstance(events, list):
+            self._reject(recv_ns, message, [f"bad liquidation message: {message!r:.200}"])
+            return
+        good: list[Any] = []
+        errors: list[str] = []
+        for event in events:
+            try:
+                # The shared parser, one event at a time: one bad event spoils only itself.
+                (record,) = parse_liquidation_message({**message, "data": [event]}, recv_ns)
+                self._check(record.symbol, symbol, record.ts_event)
+                if not (record.price > 0 and record.quantity > 0):
+                    raise MessageError("price and size must be positive")
+                if not (math.isfinite(record.price) and math.isfinite(record.quantity)):
+                    raise MessageError("price and size must be finite")
+            except _PARSE_ERRORS as e:
+                errors.append(f"{e}: {event!r:.200}")
+                continue
+            good.append(event)
+            self._buffer.liquidations.append((record, self._message_no))
+        self._n["liquidations"] += len(good)
+        if good:
+            self._last_liquidation_ns = recv_ns
+        self._write_accepted(recv_ns, text, message, good, events, errors)
+
+    def _on_trades(
+        self, topic: str, message: dict[str, Any], text: str | None, recv_ns: int
+    ) -> None:
+        symbol = topic[len(TRADE_TOPIC) :]
+        events = message.get("data")
+        if not isinstance(events, list):
+            self._reject(recv_ns, message, [f"bad trade message: {message!r:.200}"])
+            return
+        spec = self._specs[symbol]
+        good: list[Any] = []
+        errors: list[str] = []
+        for event in events:
+            try:
+                record = parse_trade_event(event, recv_ns)
+                self._check(record.symbol, symbol, record.ts_event)
+                if not (math.isfinite(record.price) and math.isfinite(record.size)):
+                    raise MessageError("price and size must be finite")
+                if len(record.trade_id) > 36:  # the framework's TradeId limit
+                    raise MessageError(f"trade id longer than 36 characters: {record.trade_id!r}")
+                if not _on_grid(record.price, spec.price_precision):
+                    raise MessageError(f"price off the {spec.tick_size} tick")
+                if not _on_grid(record.size, spec.size_precision):
+                    raise MessageError(f"size off the {spec.qty_step} lot step")
+            except _PARSE_ERRORS as e:
+                errors.append(f"{e}: {event!r:.200}")
+                continue
+            good.append(event)
+            if self.config.skip_block_trades and event.get("BT") is True:
+                self._n["block_trades"] += 1
+                continue
+            self._n["trades"] += 1
+            self._buffer.trades.append((record, self._message_no))
+        self._write_accepted(recv_ns, text, message, good, events, errors)
+
+    def _check(self, event_symbol: str, topic_symbol: str, ts_event: int) -> None:
+        if event_symbol != topic_symbol:
+            raise MessageError(f"event for {event_symbol} in the {topic_symbol} topic")
+        if not MIN_TS_NS <= ts_event <= self._clock_ns() + MAX_FUTURE_NS:
+            raise MessageError(f"event time {ts_event} out of range")
+
+    # -- raw lines and skips ---------------------------------------------------------------------
+
+    def _write_accepted(
+        self,
+        recv_ns: int,
+        text: str | None,
+        message: dict[str, Any],
+        good: list[Any],
+        events: list[Any],
+        errors: list[str],
+    ) -> None:
+        for error in errors:
+            self._skip_malformed(f"bad event in {message.get('topic')}: {error}")
+        if not errors:
+            self._write_raw_message(recv_ns, text, message)
+            return
+        if good:  # the importable part, as its own message
+            self._write_raw_message(recv_ns, None, {**message, "data": good})
+        self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "rejected": message, "errors": errors})
+
+    def _reject(self, recv_ns: int, message: dict[str, Any], errors: list[str]) -> None:
+        for error in errors:
+            self._skip_malformed(error)
+        self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "rejected": message, "errors": errors})
+
+    def _write_raw_message(self, recv_ns: int, text: str | None, message: dict[str, Any]) -> None:
+        if self._raw is not None:
+            self._raw.add(recv_ns, _raw_line(recv_ns, text, message))
+
+    def _write_raw(self, recv_ns: int, line: dict[str, Any]) -> None:
+        if self._raw is not None:
+            self._raw.add(recv_ns, _encoder.encode(line))
+
+    def _skip_malformed(self, reason: str) -> None:
+        self._n["malformed"] += 1
+        if _should_log(self._n["malformed"]):
+            log.warning(f"skipped malformed ({self._n['malformed']} so far): {reason}")
+
+    def _skip_unknown(self, reason: str) -> None:
+        self._n["unknown"] += 1
+        if _should_log(self._n["unknown"]):
+            log.warning(f"skipped unknown ({self._n['unknown']} so far): {reason}")
+
+
+def _as_text(raw: str | bytes) -> str:
+    return raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def record(
+    symbols: Sequence[str],
+    catalog: str | Path,
+    flush_interval_s: float = 60.0,
+    raw_dir: str | Path | None = None,
+    url: str = BYBIT_LINEAR_PUBLIC_URL,
+    stop_after_s: float | None = None,
+    **options: Any,
+) -> RecorderStats:
+    """
+    Record Bybit liquidations and trades into a catalog until SIGINT/SIGTERM or ``stop_after_s``.
+
+    Parameters
+    ----------
+    symbols : Sequence[str]
+        Bybit linear symbols, e.g. ``["ETHUSDT", "SOLUSDT"]``.
+    catalog : str | Path
+        Catalog root.
+    flush_interval_s : float
+        Seconds between catalog writes.
+    raw_dir : str | Path, optional
+        Also append every message as a raw JSON line to per-day files here.
+    url : str
+        Websocket URL (Bybit's public linear stream by default).
+    stop_after_s : float, optional
+        Stop (after a final flush) this many seconds after the start.
+    **options
+        Further :class:`RecorderConfig` fields (``status_interval_s``, ``ping_interval_s``, ...).
+
+    Returns
+    -------
+    RecorderStats
+        The final counters.
+
+    """
+    recorder = BybitRecorder(
+        RecorderConfig(
+            symbols=tuple(s.strip().upper() for s in symbols if s.strip()),
+            catalog=Path(catalog),
+            flush_interval_s=flush_interval_s,
+            raw_dir=Path(raw_dir) if raw_dir is not None else None,
+            url=url,
+            **options,
+        )
+    )
+    return run_recorder(recorder, stop_after_s)
+
+
+def run_recorder(recorder: BybitRecorder, stop_after_s: float | None = None) -> RecorderStats:
+    """Run ``recorder`` on a new event loop; SIGINT/SIGTERM stop it (in the main thread)."""
+
+    async def main() -> RecorderStats:
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            # A polite stop flushes the buffer; only SIGKILL loses the last interval.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, recorder.request_stop)
+        return await recorder.run(stop_after_s)
+
+    return asyncio.run(main())
+
+
+def record_command(
+    symbols: str,
+    catalog: str | Path,
+    raw_dir: str | Path | None = None,
+    flush_interval: float = 60.0,
+    url: str = BYBIT_LINEAR_PUBLIC_URL,
+    status_interval: float = 60.0,
+    stop_after: float | None = None,
+) -> None:
+    """
+    Body of ``liqcascade record --symbols ETHUSDT,SOLUSDT --catalog DIR [--raw-dir DIR]
+    [--flush-interval 60] [--url URL]`` (plain arguments; the CLI adds the click decorators).
+
+    Logs to stderr at INFO unless logging is configured already; stops on Ctrl-C / SIGTERM
+    after a final flush.
+
+    Raises
+    ------
+    click.BadParameter
+        No symbols, a symbol without an instrument spec, a bad URL or interval.
+
+    """
+    import click
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    if not names:
+        raise click.BadParameter("give symbols, e.g. ETHUSDT,SOLUSDT", param_hint="--symbols")
+    try:
+        recorder = BybitRecorder(
+            RecorderConfig(
+                symbols=tuple(names),
+                catalog=Path(catalog),
+                flush_interval_s=flush_interval,
+                raw_dir=Path(raw_dir) if raw_dir is not None else None,
+                url=url,
+                status_interval_s=status_interval,
+            )
+        )
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    stats = run_recorder(recorder, stop_after)
+    click.echo(
+        f"recorded {stats.liquidations} liquidations and {stats.trades} trades "
+        f"({stats.rows_flushed} rows flushed, {stats.rows_dropped} dropped) into {catalog}",
+        err=True,
+    )
