@@ -134,7 +134,7 @@ def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, d
     return result
 
 
-def _crash_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+def crash_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
     from strategies.crash_reversion import CrashReversionConfig
 
     kwargs = dict(tree.get("strategy", {}).get("strategy", {}))
@@ -170,7 +170,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         raise ConfigError(f"run.system: expected one of {SYSTEMS}, got {system!r}")
     upper = [s.upper() for s in symbols]
     strategies = (
-        strategy_kwargs(tree, upper) if system == "cascade_mm" else _crash_kwargs(tree, upper)
+        strategy_kwargs(tree, upper) if system == "cascade_mm" else crash_kwargs(tree, upper)
     )
     number = (int, float)
     spec = RunSpec(

@@ -81,7 +81,9 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import TraderId
 
+from backtests.run_config import SYSTEMS
 from backtests.run_config import ConfigError
+from backtests.run_config import crash_kwargs
 from backtests.run_config import parse_value
 from backtests.run_config import set_key
 from backtests.run_config import strategy_kwargs
@@ -107,8 +109,8 @@ KEY_ENV_VARS = {
 STRATEGY_STATE_FILE = "strategies.json"
 PAPER_VENUE_FILE = "paper_venue.json"
 _NODE_KEYS = {
-    "mode", "trader_id", "symbols", "strategy", "instruments", "market_data", "sessions_dir",
-    "state_dir", "log_level", "log_level_file",
+    "mode", "system", "trader_id", "symbols", "strategy", "instruments", "market_data",
+    "sessions_dir", "state_dir", "log_level", "log_level_file",
 }  # fmt: skip
 _TIMEOUT_KEYS = ("connection", "reconciliation", "portfolio", "disconnection", "post_stop")
 
@@ -122,6 +124,7 @@ class NodeSpec:
     """A node file, validated (no keys: those are read when the node is built)."""
 
     mode: str
+    system: str
     trader_id: str
     symbols: tuple[str, ...]
     strategy_file: Path
@@ -136,7 +139,8 @@ class NodeSpec:
     stream: dict[str, Any]
     #: Paper: ``starting_balance`` (USDT) and ``leverage``. Live: ``[live]`` options.
     venue: dict[str, Any]
-    #: Symbol -> ``CascadeMarketMakerConfig`` keyword arguments from the strategy file.
+    #: Symbol -> ``CascadeMarketMakerConfig`` keyword arguments from the strategy file; for
+    #: System B, ``{"*": CrashReversionConfig keyword arguments}``.
     strategies: dict[str, dict[str, Any]]
 
     def state_folder(self, env: str | None = None) -> Path:
@@ -152,7 +156,7 @@ class BuiltNode:
     spec: NodeSpec
     session_dir: Path
     state_dir: Path
-    strategies: dict[str, CascadeMarketMaker]
+    strategies: dict[str, Any]  # symbol -> CascadeMarketMaker, or "*" -> CrashReversion
     env: str | None = None
 
 
@@ -225,7 +229,16 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"node.strategy: cannot read {strategy_file}: {e}") from e
     merged = {"strategy": _merge(strategy_tree, tree.get("strategy", {}))}
-    strategies = strategy_kwargs(merged, symbols)
+    system = node.get("system", "cascade_mm")
+    if system not in SYSTEMS:
+        raise ConfigError(f"node.system: expected one of {SYSTEMS}, got {system!r}")
+    if system == "crash_reversion":
+        # System B: one instance over every symbol, fed hourly klines by the Bybit data client.
+        if node.get("market_data", "bybit") != "bybit":
+            raise ConfigError("node.market_data: System B needs bars from the Bybit data client")
+        strategies = crash_kwargs(merged, symbols)
+    else:
+        strategies = strategy_kwargs(merged, symbols)
     instruments_file = Path(node.get("instruments", "configs/instruments.toml"))
     try:
         specs = load_specs(instruments_file)
@@ -273,6 +286,7 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
     log_level_file = str(node.get("log_level_file", "INFO")).upper()
     return NodeSpec(
         mode=mode,
+        system=system,
         trader_id=trader_id,
         symbols=symbols,
         strategy_file=strategy_file,
@@ -469,8 +483,24 @@ def build_node(
 
         node.add_exec_client_factory(VENUE, BybitLiveExecClientFactory)
 
-    strategies: dict[str, CascadeMarketMaker] = {}
-    for symbol in spec.symbols:
+    strategies: dict[str, Any] = {}
+    if spec.system == "crash_reversion":
+        from strategies.crash_reversion import CrashReversion
+        from strategies.crash_reversion import CrashReversionConfig
+
+        params = {
+            **spec.strategies["*"],
+            "order_id_tag": "CRASH",
+            "subscribe_trades": True,  # the paper venue fills from the trades the node receives
+            "event_log_path": str(session_dir / "events-crash.jsonl"),
+            "external_order_claims": [
+                InstrumentId.from_str(instrument_id_for(s)) for s in spec.symbols
+            ],
+        }
+        strategy = CrashReversion(CrashReversionConfig(**params))
+        node.trader.add_strategy(strategy)
+        strategies["*"] = strategy
+    for symbol in spec.symbols if spec.system == "cascade_mm" else ():
         instrument_id = instrument_id_for(symbol)
         params = {
             **spec.strategies[symbol],

@@ -85,6 +85,10 @@ class CrashReversionConfig(StrategyConfig, frozen=True):
         Stop trigger price type (``LAST_PRICE``, ``MARK_PRICE``, ``INDEX_PRICE``).
     event_log_path : str | None
         JSON-lines event log; ``None`` disables it.
+    subscribe_trades : bool
+        Also subscribe to trade ticks. Live nodes need it: the paper venue fills market orders
+        from the trades the node receives, and the cache only holds subscribed data. Backtests
+        run on bars alone.
 
     """
 
@@ -106,6 +110,7 @@ class CrashReversionConfig(StrategyConfig, frozen=True):
     stop_loss: float | None = None
     stop_trigger: str = "LAST_PRICE"
     event_log_path: str | None = None
+    subscribe_trades: bool = False
 
     def __post_init__(self) -> None:
         if not self.instrument_ids:
@@ -218,6 +223,9 @@ class CrashReversion(Strategy):
             self._instruments[instrument_id] = instrument
         for bar_type in self.bar_types:
             self.subscribe_bars(bar_type)
+        if self.config.subscribe_trades:
+            for instrument_id in self.instrument_ids:
+                self.subscribe_trade_ticks(instrument_id)
 
     def on_stop(self) -> None:
         """Log positions still open (they keep any stop at the venue) and close the log."""

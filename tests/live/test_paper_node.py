@@ -648,3 +648,26 @@ def test_state_file_is_left_alone_when_the_strategy_cannot_start(tmp_path: Path)
     engine.run()  # no venue, no instrument: on_start stops the strategy
     engine.dispose()
     assert json.loads(state.read_text()) == saved
+
+
+def test_system_b_paper_node_builds_with_bybit_bars(tmp_path: Path) -> None:
+    """System B runs on the live node too: one CrashReversion over the symbols, hourly klines
+    from the framework's Bybit data client (built, not started: no network here)."""
+    from live.node import build_node
+    from live.node import load_node_spec
+    from strategies.crash_reversion import CrashReversion
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "paper_crash_reversion.toml"
+    overrides = [f'node.sessions_dir="{tmp_path}/s"', f'node.state_dir="{tmp_path}/st"']
+    spec = load_node_spec(config, overrides)
+    assert spec.system == "crash_reversion"
+    built = build_node(spec)
+    try:
+        (strategy,) = built.strategies.values()
+        assert isinstance(strategy, CrashReversion)
+        assert strategy.config.subscribe_trades
+        assert [str(b) for b in strategy.bar_types][:1] == [
+            "BTCUSDT-LINEAR.BYBIT-1-HOUR-LAST-EXTERNAL"
+        ]
+    finally:
+        built.node.dispose()
