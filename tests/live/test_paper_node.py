@@ -671,3 +671,48 @@ def test_system_b_paper_node_builds_with_bybit_bars(tmp_path: Path) -> None:
         ]
     finally:
         built.node.dispose()
+
+
+def test_drop_mid_cascade_reconnects_within_5s_and_orders_once(
+    server: BybitServer, tmp_path: Path
+) -> None:
+    """The server drops every connection between the two large liquidations of a cascade and
+    replays recent pushes on resubscription: the client is back within 5 s, the replayed first
+    liquidation is not counted twice, and exactly one entry order is placed."""
+    server.replay_last = 5
+    seen: dict = {}
+
+    async def scenario(built: BuiltNode) -> None:
+        cache = built.node.kernel.cache
+        client = built.node.kernel.data_engine.routing_map[ETH.venue]
+        server.push_trades("ETHUSDT", [("Buy", "1.00", "2000.00")])
+        await wait_for(lambda: cache.trade_tick(ETH) is not None, "the last trade")
+        server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Buy", 50, "2000.00")])
+        await wait_for(lambda: client.stats().liquidations == 1, "the first liquidation")
+        dropped = time.monotonic()
+        server.drop_all()
+        await wait_for(
+            lambda: server.subscribe_count("allLiquidation.ETHUSDT") == 2, "resubscribe", 5.0
+        )
+        seen["resubscribed_after_s"] = time.monotonic() - dropped
+        await wait_for(lambda: client.stats().duplicates >= 1, "the replay dropped")
+        server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Buy", 60, "2000.00")])
+        await wait_for(lambda: cache.orders_open(instrument_id=ETH), "the entry")
+        # A second replay (another drop) must not produce a second order either.
+        server.drop_all()
+        await wait_for(
+            lambda: server.subscribe_count("allLiquidation.ETHUSDT") == 3, "resubscribe", 5.0
+        )
+        await asyncio.sleep(0.3)
+        seen["orders"] = cache.orders(instrument_id=ETH)
+        seen["stats"] = client.stats()
+
+    run_paper(server, tmp_path, "s1", scenario, "stream.reconnect_initial_s=0.05")
+    assert seen["resubscribed_after_s"] < 5.0
+    (order,) = seen["orders"]
+    assert str(order.price) == "1997.00"
+    assert seen["stats"].liquidations == 2
+    assert seen["stats"].reconnects == 2
+    log = events(tmp_path, "s1")
+    assert len(of(log, "cascade")) == 1
+    assert len(of(log, "entry_submitted")) == 1
