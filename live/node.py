@@ -536,15 +536,34 @@ def _write_session(session_dir: Path, spec: NodeSpec, env: str | None, state_dir
     (session_dir / "session.json").write_text(json.dumps(settings, indent=1, default=str))
 
 
-def run(built: BuiltNode) -> None:
+def run(built: BuiltNode, status_interval_s: float = 60.0) -> None:
     """
     Run a built node until it is stopped (Ctrl-C / SIGTERM: the framework's signal handler
     stops it gracefully, see the module docstring), then release it.
+
+    A :class:`~live.monitor.StatusMonitor` writes ``session_start``/``session_stop``, websocket
+    up/down changes and a status line every ``status_interval_s`` (connection, messages/s, last
+    liquidation age, open orders and positions, PnL today) to ``events-node.jsonl`` in the
+    session folder, where ``liqcascade checklist`` reads them.
     """
+    from live.monitor import StatusMonitor
+    from live.monitor import liquidation_client_of
+
+    node = built.node
+    monitor = StatusMonitor(
+        built.session_dir / "events-node.jsonl",
+        feed_stats=liquidation_client_of(node).stats,
+        cache=node.cache,
+        portfolio=node.portfolio,
+    )
+    monitor.session_start(symbols=built.spec.symbols)
+    task = node.get_event_loop().create_task(monitor.run(status_interval_s=status_interval_s))
     try:
-        built.node.run(raise_exception=True)
+        node.run(raise_exception=True)
     finally:
-        built.node.dispose()
+        task.cancel()
+        monitor.session_stop()
+        node.dispose()
 
 
 def paper_command(config_path: str | Path, overrides: Sequence[str] = ()) -> BuiltNode:

@@ -535,6 +535,11 @@ def test_ctrl_c_cancels_the_working_entry_and_exits_cleanly(
     # A stopped strategy receives no more events: the cancel is not in its state file, and the
     # next start finds the entry gone and forgets it (test below for the opposite case).
     assert state["symbols"][str(ETH)]["trade"]["entry_id"] == submitted["order_id"]
+    # The node's monitor logged the session (the checklist's uptime comes from these).
+    node_log = read_events(events_file.parent / "events-node.jsonl")
+    kinds = [e["event"] for e in node_log]
+    assert kinds[0] == "session_start" and kinds[-1] == "session_stop"
+    assert "status" in kinds  # the periodic status line (connection, msg/s, PnL today)
 
 
 def test_after_a_crash_the_restart_adopts_the_working_entry(
