@@ -26,29 +26,42 @@ diffusion is a Gaussian random walk on a one-second grid with a per-symbol daily
 (BTC 2.5 %, ETH 3.5 %, SOL 4.5 %, DOGE 5 %, XRP 4.5 %) built from a common market factor
 (correlation ``market_correlation``) and an idiosyncratic factor, scaled by intraday seasonality
 and a slowly varying daily activity regime. The diffusion variance is reduced by the variance the
-liquidation impacts contribute so the total daily volatility stays near the target. Start levels
+permanent part of the liquidation impacts contributes (reverting impacts are gone within a
+minute or two) so the total daily volatility stays near the target. Start levels
 are early-March-2025-like (BTC 85 000, ETH 2 200, SOL 140, DOGE 0.20, XRP 2.4).
 
 *Liquidations.* Per symbol, a branching (Hawkes) cluster process: parents arrive as a Poisson
-process (rate by symbol, seasonality and activity), each event spawns ``Poisson(branching)``
-offspring after ``Exp(offspring delay)`` seconds, offspring keep the parent's side with
-probability 0.9. Clusters liquidate longs with probability ``liq_long_share``. Notional =
-(cluster severity, lognormal) x (event size, lognormal), calibrated so the sample P95 is near
-BTC $200K, ETH $80K, SOL $15K, DOGE $10K, XRP $12K; the shared severity makes large events
-arrive together, which is what a "2+ events above P95 within 60 s" cascade detector looks for.
+process (300-450 clusters a day by symbol, x seasonality and activity), each event spawns
+``Poisson(liq_branching_ratio)`` offspring (default 0.5) after ``Exp(liq_offspring_delay_s)``
+seconds (default 2 s), offspring keep the parent's side with probability 0.9. Clusters
+liquidate longs with probability ``liq_long_share``. Notional = (cluster severity, lognormal) x
+(event size, lognormal), calibrated so the sample P95 is near BTC $200K, ETH $80K, SOL $15K,
+DOGE $10K, XRP $12K; the shared severity makes large events arrive together, which is what a
+"2+ events above P95 within 60 s" cascade detector looks for. With the defaults such a
+detector finds roughly 4-6 cascades a day per symbol (ETH the most) lasting 7-15 s on average
+(first to last large event); most clusters are one or two small liquidations.
 
-*Price impact.* Every liquidation moves the mid at its event time, down for a liquidated long,
-up for a liquidated short, by ``impact_bps * sqrt(notional / P95)`` (ratio capped at 25). Per
-cluster, with probability ``reversion_probability``, a fraction ``reversion_fraction`` of each
-event's impact decays exponentially with half-life ``reversion_half_life_s`` from that event on;
-the rest is permanent. ``reversion_probability=0`` makes every impact permanent: the liquidation
-clusters then carry no mean-reversion edge. Because 60 % of clusters liquidate longs, the
-permanent impacts would make the market trend down by several percent a day; a constant drift
-offsets the realised sum of (non-crash) permanent impacts so the sample is trend-neutral. That
-drift (default sample: 2-5 bp per hour upwards, 7-15 bp/h with ``reversion_probability=0``) is
-the one systematic effect besides the planted reversion: a position held for minutes after a
-cluster gains or loses ~1 bp from it, far below trading costs, and fading both sides cancels
-most of it.
+*Price impact: push, then (maybe) revert.* A cluster is treated as one metaorder of forced
+flow: after its k-th event it has moved the log mid by ``impact_bps * g(C_k)``, where ``C_k``
+is the cluster's cumulative signed size in P95 units (each event counted as at most 3 x P95)
+and ``g(x) = sign(x) sqrt(|x|)`` (square-root impact), down for liquidated longs, up for
+liquidated shorts. A lone P95 liquidation moves the mid ``impact_bps`` (22 bp by default); a
+cascade of a few large ones 0.3-0.6 %. Half of each event's increment is immediate, the other
+half builds up with a 10 s time constant (the forced orders are worked through a thinning
+book), so the price keeps moving for several seconds after the event that confirms a cascade.
+Per cluster, with probability ``reversion_probability`` (default 0.9), a fraction
+``reversion_fraction`` (default 1.0) of the cluster's total impact reverts: liquidity comes
+back once the forced flow has stopped, so the reverting part starts to decay 20 s after the
+cluster's last event (when its push has played out) with half-life ``reversion_half_life_s``
+(default 5 s) - the snap-back is over about 40 s after the cascade. The rest is permanent.
+This is the planted edge: a limit order resting 0.15 % into a cascade tends to be filled by
+the late part of the push and is then carried back by the snap-back. With
+``reversion_probability=0`` every impact is permanent and the same fills are followed by the
+rest of the push instead, so the edge disappears. Because 60 % of clusters liquidate longs,
+permanent impacts alone would make the market trend down; a constant drift offsets the
+realised sum of (non-crash) permanent impacts so the sample is trend-neutral. That drift is
+small by default (0-4 bp per hour) but 20-40 bp/h upwards with ``reversion_probability=0``:
+a long position held for minutes then gains a few bp from it and a short loses them.
 
 *Trades.* Inhomogeneous Poisson arrivals on a one-second grid. The intensity is the symbol's
 base rate (ETH about 3x the others) x ``trade_rate_scale`` x intraday/weekly seasonality
@@ -64,12 +77,15 @@ below (liquidated long) or above (liquidated short) the mid at its event time.
 
 *Crash episodes.* ``crash_episodes`` in the bar-level history and one in the trade-level days
 (``trade_level_crash``): all symbols fall 3-8 % (alts more than BTC) over 1-2 hours with 3-6x
-the hourly volume and, in the trade-level days, a burst of mostly-long liquidation clusters,
-then rebound 40-60 % of the fall over 1-3 hours. In the trade-level crash the extra (crash)
-liquidation clusters supply at most half of the fall and do not excite trading on their own (the
-crash volume multiplier does); a deterministic path tops their net effect up to the target fall
-at the bottom and to the target rebound at the end, and diffusion noise comes on top, so a
-realised fall or rebound can land somewhat outside those ranges.
+the hourly volume and, in the trade-level days, extra liquidation clusters (3x the normal rate
+while falling, 92 % longs; 1.5x while rebounding, 80 % shorts), then rebound 40-60 % of the
+fall over 1-3 hours. The crash clusters follow the same impact and reversion law; their lasting
+(non-reverting) part supplies at most half of the fall (their impacts are scaled down if it
+would be more) and they do not excite trading on their own (the crash volume multiplier does);
+a deterministic path tops their net effect up to the target fall at the bottom and to the
+target rebound at the end, and diffusion noise comes on top, so a realised fall or rebound can
+land somewhat outside those ranges. A cascade trade against a crash usually loses: the slide
+continues while the cascade's own impact snaps back.
 
 *Bar-level history.* 1h bars built from a 5-minute log random walk with fat-tailed (Student-t,
 4 d.o.f.) correlated shocks, the same seasonality and activity regime, crash episodes and
@@ -92,7 +108,10 @@ Not realistic: there is no order book (one-tick spread, no depth, trades never w
 one print per taker order, no same-timestamp fills); ordinary trades have no price impact and
 the mid moves independently of the tape except through liquidations; liquidations are
 exogenous (they cause moves, they are never caused by them); trade counts and volumes are
-roughly 5-20x below real Bybit activity; the reversion edge is planted with known parameters;
+roughly 5-20x below real Bybit activity; the reversion edge is planted with known parameters
+and is cleaner than in reality (90 % of clusters snap all the way back, on a fixed schedule;
+impact per P95 liquidation is the same in bp for every symbol, so BTC cascades move BTC as much
+as alt cascades move alts);
 the bar-level history is a separate coarser model, not aggregated from simulated trades;
 funding, open interest and the index/mark price do not exist.
 """
@@ -130,7 +149,13 @@ _TS_PER_S = 10_000  # trade timestamps are written with 4 decimals: 100 us units
 _SUBSTEPS = 12  # 5-minute steps per hour in the bar-level model
 _PUSH_MS = 500  # Bybit allLiquidation push interval
 _TRADES_GZIP_LEVEL = 1  # the trade files dominate generation time; level 6 is only 13 % smaller
-_IMPACT_RATIO_CAP = 25.0
+_IMPACT_RATIO_CAP = 3.0  # one event counts as at most 3x P95 in the impact law
+_BOOST_RATIO_CAP = 25.0  # ... and as at most 25x P95 in the trade-intensity excitation
+_PUSH_SHARE = 0.5  # share of an impact that builds up over time (the rest is immediate)
+_PUSH_TAU_S = 10.0  # time constant of that build-up
+_REVERT_LAG_S = 2.0 * _PUSH_TAU_S  # reversion starts this long after a cluster's last event
+_CRASH_RATE_DROP = 3.0  # liquidation cluster rate multiplier while a crash falls
+_CRASH_RATE_REBOUND = 1.5  # ... and while it rebounds
 _SAME_SIDE_OFFSPRING = 0.9
 _SEVERITY_SIGMA = 0.9  # lognormal sigma of a cluster's shared size factor
 _EVENT_SIGMA = 1.3  # lognormal sigma of one event's own size factor
@@ -173,11 +198,11 @@ class _SymbolModel:
 
 
 _MODELS: dict[str, _SymbolModel] = {
-    "BTCUSDT": _SymbolModel(85_000.0, 0.025, 1.2, 800.0, 200_000.0, 165.0, 0.85),
-    "ETHUSDT": _SymbolModel(2_200.0, 0.035, 3.0, 500.0, 80_000.0, 225.0, 1.05),
-    "SOLUSDT": _SymbolModel(140.0, 0.045, 1.0, 350.0, 15_000.0, 160.0, 1.2),
-    "DOGEUSDT": _SymbolModel(0.20, 0.050, 0.9, 250.0, 10_000.0, 155.0, 1.25),
-    "XRPUSDT": _SymbolModel(2.4, 0.045, 1.0, 300.0, 12_000.0, 150.0, 1.15),
+    "BTCUSDT": _SymbolModel(85_000.0, 0.025, 1.2, 800.0, 200_000.0, 330.0, 0.85),
+    "ETHUSDT": _SymbolModel(2_200.0, 0.035, 3.0, 500.0, 80_000.0, 450.0, 1.05),
+    "SOLUSDT": _SymbolModel(140.0, 0.045, 1.0, 350.0, 15_000.0, 320.0, 1.2),
+    "DOGEUSDT": _SymbolModel(0.20, 0.050, 0.9, 250.0, 10_000.0, 310.0, 1.25),
+    "XRPUSDT": _SymbolModel(2.4, 0.045, 1.0, 300.0, 12_000.0, 300.0, 1.15),
 }
 
 
@@ -199,11 +224,11 @@ class SampleConfig:
     seed : int
         Master seed.
     reversion_probability : float
-        Probability that a liquidation cluster's impact partially reverts.
+        Probability that a liquidation cluster's impact (partially) reverts once it has ended.
     reversion_fraction : float
-        Fraction of the impact that reverts when it does.
+        Fraction of the cluster's impact that reverts when it does.
     reversion_half_life_s : float
-        Half-life of the reversion, seconds.
+        Half-life of the reversion, seconds; it starts 20 s after the cluster's last event.
     trade_rate_scale : float
         Multiplies every symbol's trade arrival rate.
     crash_episodes : int
@@ -223,7 +248,8 @@ class SampleConfig:
     liq_long_share : float
         Share of clusters that liquidate longs.
     impact_bps : float
-        Impact of a liquidation of P95 notional, basis points (scales with sqrt of notional).
+        Impact of a lone liquidation of P95 notional, basis points; a cluster moves the price by
+        ``impact_bps * sqrt(cumulative notional / P95)`` (each event capped at 3 x P95).
 
     """
 
@@ -232,19 +258,19 @@ class SampleConfig:
     bar_history_days: int = 120
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "XRPUSDT")
     seed: int = 7
-    reversion_probability: float = 0.75
-    reversion_fraction: float = 0.8
-    reversion_half_life_s: float = 90.0
+    reversion_probability: float = 0.9
+    reversion_fraction: float = 1.0
+    reversion_half_life_s: float = 5.0
     trade_rate_scale: float = 1.0
     crash_episodes: int = 3
     trade_level_crash: bool = True
     base_trades_per_day: float = 85_000.0
     market_correlation: float = 0.6
     liq_rate_scale: float = 1.0
-    liq_branching_ratio: float = 0.75
-    liq_offspring_delay_s: float = 7.0
+    liq_branching_ratio: float = 0.5
+    liq_offspring_delay_s: float = 2.0
     liq_long_share: float = 0.6
-    impact_bps: float = 8.0
+    impact_bps: float = 22.0
 
 
 @dataclass(frozen=True)
@@ -592,6 +618,7 @@ class _Liquidations:
     cluster: np.ndarray
     crash: np.ndarray  # bool, belongs to a crash cluster
     reverting: np.ndarray  # bool, its cluster reverts
+    end: np.ndarray  # time of its cluster's last event (may lie beyond the last day)
 
 
 @dataclass
@@ -626,8 +653,8 @@ def _simulate_liquidations(
     crash = market.crash
     if crash is not None:
         per_s = model.liq_clusters_per_day * config.liq_rate_scale / _DAY_S
-        n_drop = rng.poisson(per_s * 6.0 * crash.drop_s)
-        n_reb = rng.poisson(per_s * 1.5 * crash.rebound_s)
+        n_drop = rng.poisson(per_s * _CRASH_RATE_DROP * crash.drop_s)
+        n_reb = rng.poisson(per_s * _CRASH_RATE_REBOUND * crash.rebound_s)
         t_drop = crash.t0 + rng.random(n_drop) * crash.drop_s
         t_reb = crash.t0 + crash.drop_s + rng.random(n_reb) * crash.rebound_s
         t_par = np.concatenate([t_par, t_drop, t_reb])
@@ -656,6 +683,8 @@ def _simulate_liquidations(
     log_base = math.log(model.liq_p95) - 1.645 * math.hypot(_SEVERITY_SIGMA, _EVENT_SIGMA)
     notional = np.exp(log_base + severity[cluster] + rng.standard_normal(len(t)) * _EVENT_SIGMA)
     t = np.floor(t * 1000.0) / 1000.0
+    end = np.full(n_clusters, -np.inf)
+    np.maximum.at(end, cluster, t)
     order = np.argsort(t, kind="stable")
     keep = order[t[order] < seconds]
     # Separate stream: same draws whatever the probability, so runs pair up exactly.
@@ -669,7 +698,27 @@ def _simulate_liquidations(
         cluster=cluster[keep],
         crash=crash_par[cluster[keep]],
         reverting=reverting[cluster[keep]],
+        end=end[cluster[keep]],
     )
+
+
+def _cluster_impacts(cluster: np.ndarray, signed_ratio: np.ndarray) -> np.ndarray:
+    """
+    Square-root impact increments of events (time-ordered) on their cluster's cumulative size.
+
+    After its k-th event a cluster has moved the log mid by ``g(C_k)``, ``g(x) = sign(x) *
+    sqrt(|x|)``, ``C_k`` the cluster's cumulative signed size in P95 units; an event's impact is
+    the increment ``g(C_k) - g(C_{k-1})``.
+    """
+    order = np.lexsort((np.arange(len(cluster)), cluster))
+    ratio = signed_ratio[order]
+    cum = np.cumsum(ratio)
+    starts = np.flatnonzero(np.diff(cluster[order], prepend=-1))
+    cum -= np.repeat(cum[starts] - ratio[starts], np.diff(np.append(starts, len(cum))))
+    prev = cum - ratio
+    out = np.empty(len(cluster))
+    out[order] = np.sign(cum) * np.sqrt(np.abs(cum)) - np.sign(prev) * np.sqrt(np.abs(prev))
+    return out
 
 
 def _simulate_symbol(
@@ -680,29 +729,51 @@ def _simulate_symbol(
     liq = _simulate_liquidations(symbol, model, config, market)
     tau = config.reversion_half_life_s / math.log(2.0)
 
-    # --- liquidation impacts, split into permanent and decaying parts -----------------------
+    # --- liquidation impacts: push while the cluster is active, then (maybe) revert -----------
     ratio = np.minimum(liq.notional / model.liq_p95, _IMPACT_RATIO_CAP)
-    impact = liq.sign * config.impact_bps * 1e-4 * np.sqrt(ratio)
-    crash = market.crash
-    if crash is not None:
-        # The crash's own liquidations supply at most half of its fall.
-        depth = _crash_depth(crash, model, symbol, config.seed)
-        fall = -float(impact[liq.crash].sum())
-        if fall > 0.5 * depth:
-            impact[liq.crash] *= 0.5 * depth / fall
+    impact = _cluster_impacts(liq.cluster, liq.sign * ratio) * config.impact_bps * 1e-4
     frac = config.reversion_fraction * liq.reverting
     permanent = impact * (1.0 - frac)
-    decaying = impact * frac
-    perm_cum = np.cumsum(permanent)
-    dec_states = _exp_states(liq.t, decaying, tau)
+    crash = market.crash
+    if crash is not None:
+        # The crash's own liquidations supply at most half of its fall (their lasting part).
+        depth = _crash_depth(crash, model, symbol, config.seed)
+        fall = -float(permanent[liq.crash].sum())
+        if fall > 0.5 * depth:
+            impact[liq.crash] *= 0.5 * depth / fall
+            permanent[liq.crash] *= 0.5 * depth / fall
+    imp_cum = np.cumsum(impact)
+    push_states = _exp_states(liq.t, impact * _PUSH_SHARE, _PUSH_TAU_S)
+    # A reverting cluster's reverting part starts to decay _REVERT_LAG_S after its last event.
+    _, first, inv = np.unique(liq.cluster, return_index=True, return_inverse=True)
+    amount = np.bincount(inv, weights=impact * frac, minlength=len(first))
+    has = amount != 0.0
+    by_start = np.argsort(liq.end[first][has], kind="stable")
+    rev_t = liq.end[first][has][by_start] + _REVERT_LAG_S
+    rev_a = amount[has][by_start]
+    rev_crash = liq.crash[first][has][by_start]
+    rev_cum = np.cumsum(rev_a)
+    rev_states = _exp_states(rev_t, rev_a, tau)
+
+    def liquidation_part(q: np.ndarray) -> np.ndarray:
+        """The liquidations' contribution to the log mid at times ``q``."""
+        idx = np.searchsorted(liq.t, q, side="right") - 1
+        out = np.where(idx >= 0, imp_cum[np.maximum(idx, 0)] if len(liq.t) else 0.0, 0.0)
+        out -= _exp_eval(liq.t, push_states, _PUSH_TAU_S, q)
+        idx = np.searchsorted(rev_t, q, side="right") - 1
+        out -= np.where(idx >= 0, rev_cum[np.maximum(idx, 0)] if len(rev_t) else 0.0, 0.0)
+        return out + _exp_eval(rev_t, rev_states, tau, q)
+
     drop_path = rebound_path = 0.0
     if crash is not None:
         # A deterministic path tops the crash liquidations' net effect up to the target fall
         # at the bottom and to the target rebound at the end.
         def crash_liquidations(at: float) -> float:
-            m = liq.crash & (liq.t <= at)
-            kept = permanent[m] + decaying[m] * np.exp(-(at - liq.t[m]) / tau)
-            return float(kept.sum())
+            pushed = impact[liq.crash & (liq.t <= at)]
+            age = at - liq.t[liq.crash & (liq.t <= at)]
+            kept = float((pushed * (1.0 - _PUSH_SHARE * np.exp(-age / _PUSH_TAU_S))).sum())
+            m = rev_crash & (rev_t <= at)
+            return kept - float((rev_a[m] * (1.0 - np.exp(-(at - rev_t[m]) / tau))).sum())
 
         bottom = crash_liquidations(crash.t0 + crash.drop_s)
         end = crash_liquidations(crash.t0 + crash.drop_s + crash.rebound_s)
@@ -724,7 +795,8 @@ def _simulate_symbol(
         crash_mult = np.where(in_drop, crash.volume_mult, 1.0)
         crash_mult = np.where(after, 1.0 + (half - 1.0) * decay_after, crash_mult)
     outside = ~liq.crash
-    liq_var_per_day = float((impact[outside] ** 2).sum()) / days
+    # Reverting impacts are gone within a minute or two; only the lasting part adds daily variance.
+    liq_var_per_day = float((permanent[outside] ** 2).sum()) / days
     sigma_day = math.sqrt(max(model.daily_vol**2 - liq_var_per_day, 0.3 * model.daily_vol**2))
     # Inside a crash the deterministic path and the liquidations are the moves: damp the noise
     # so that one unlucky diffusion draw cannot cancel the crash.
@@ -742,10 +814,7 @@ def _simulate_symbol(
     log_p0 = math.log(model.price)
 
     def log_mid(q: np.ndarray) -> np.ndarray:
-        out = log_p0 + np.interp(q, grid_t, w_grid)
-        idx = np.searchsorted(liq.t, q, side="right") - 1
-        out += np.where(idx >= 0, perm_cum[np.maximum(idx, 0)] if len(liq.t) else 0.0, 0.0)
-        out += _exp_eval(liq.t, dec_states, tau, q)
+        out = log_p0 + np.interp(q, grid_t, w_grid) + liquidation_part(q)
         if crash is not None:
             out -= drop_path * _smoothstep((q - crash.t0) / crash.drop_s)
             out += rebound_path * _smoothstep((q - crash.t0 - crash.drop_s) / crash.rebound_s)
@@ -753,7 +822,7 @@ def _simulate_symbol(
 
     # --- trade arrivals -----------------------------------------------------------------------
     rng = _rng(config.seed, symbol, _S_TRADES)
-    weight = np.sqrt(ratio)
+    weight = np.sqrt(np.minimum(liq.notional / model.liq_p95, _BOOST_RATIO_CAP))
     # Crash clusters do not excite trading on their own: the crash multiplier already does.
     kern = np.stack([weight * ~liq.crash, weight * liq.sign], axis=1)
     boost_states = _exp_states(liq.t, kern[:, :1], _LIQ_BOOST_TAU_S)

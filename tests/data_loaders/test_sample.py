@@ -129,18 +129,22 @@ def _price_at(ts: np.ndarray, px: np.ndarray, t: float) -> float:
     return float(px[max(int(np.searchsorted(ts, t, side="right")) - 1, 0)])
 
 
-def _cascades(events: np.ndarray, threshold: float, window_s: float = 60.0) -> int:
-    """Cascades: runs of events >= threshold, each within ``window_s`` of the previous."""
+def _cascade_spans(events: np.ndarray, threshold: float, window_s: float = 60.0) -> list[float]:
+    """
+    Cascades: runs of 2+ events >= threshold, each within ``window_s`` of the previous.
+
+    Returns each cascade's duration (first to last large event), seconds.
+    """
     times = np.sort(events[events[:, 2] >= threshold, 0])
-    count = 0
-    run = 1
+    spans = []
+    start = 0
     for i in range(1, len(times) + 1):
         if i < len(times) and times[i] - times[i - 1] <= window_s:
-            run += 1
             continue
-        count += run >= 2
-        run = 1
-    return count
+        if i - start >= 2:
+            spans.append(float(times[i - 1] - times[start]))
+        start = i
+    return spans
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,10 +401,21 @@ def test_cascade_rate(sample: tuple[Path, SampleFiles]) -> None:
     for symbol in SYMBOLS:
         events = _liquidations(root, symbol)
         threshold = float(np.percentile(events[:, 2], 95))
-        per_day[symbol] = _cascades(events, threshold) / len(DATES)
+        per_day[symbol] = len(_cascade_spans(events, threshold)) / len(DATES)
     for symbol, rate in per_day.items():
         assert 2.0 <= rate <= 16.0, (symbol, per_day)
     assert per_day["ETHUSDT"] >= np.mean([v for k, v in per_day.items() if k != "ETHUSDT"])
+
+
+def test_cascades_are_short(sample: tuple[Path, SampleFiles]) -> None:
+    """Cascades last seconds, not minutes (the guide: 8-14 s on average)."""
+    root, _ = sample
+    spans = []
+    for symbol in SYMBOLS:
+        events = _liquidations(root, symbol)
+        spans += _cascade_spans(events, float(np.percentile(events[:, 2], 95)))
+    assert len(spans) >= 20
+    assert 4.0 <= float(np.mean(spans)) <= 20.0, np.mean(spans)
 
 
 def test_long_liquidation_share(sample: tuple[Path, SampleFiles]) -> None:
@@ -413,7 +428,7 @@ def test_long_liquidation_share(sample: tuple[Path, SampleFiles]) -> None:
 def test_prices_move_with_the_liquidated_side(
     sample: tuple[Path, SampleFiles], symbol: str
 ) -> None:
-    """Price falls over the 30 s after long-liquidation clusters, rises after short ones."""
+    """Price falls through long-liquidation clusters (to 10 s after), rises through short ones."""
     root, _ = sample
     ts, px, _ = _trades(root, symbol)
     clusters = _clusters(_liquidations(root, symbol))
@@ -421,7 +436,7 @@ def test_prices_move_with_the_liquidated_side(
     agree = []
     for first, last, longs in clusters:
         before = _price_at(ts, px, first - 0.001)
-        after = _price_at(ts, px, last + 30.0)
+        after = _price_at(ts, px, last + 10.0)
         agree.append(after < before if longs else after > before)
     assert np.mean(agree) > 0.6
 
@@ -444,26 +459,69 @@ def _post_cluster_reversion(root: Path, symbol: str) -> float:
     return float(np.mean(moves)) * 1e4
 
 
-def test_reversion_probability_changes_post_cluster_moves(tmp_path: Path) -> None:
-    base = SampleConfig(
-        days=2,
-        bar_history_days=1,
-        symbols=("ETHUSDT", "SOLUSDT"),
-        trade_rate_scale=0.2,
-        crash_episodes=0,
-        trade_level_crash=False,
-    )
-    generate_sample(tmp_path / "off", replace(base, reversion_probability=0.0))
-    generate_sample(tmp_path / "on", replace(base, reversion_probability=0.75))
-    for symbol in base.symbols:
-        ts_off, px_off, qty_off = _trades(tmp_path / "off", symbol)
-        ts_on, px_on, qty_on = _trades(tmp_path / "on", symbol)
-        # Paired runs: the same trades and liquidations, only prices differ.
+PAIRED = SampleConfig(
+    days=2,
+    bar_history_days=1,
+    symbols=("ETHUSDT", "SOLUSDT"),
+    trade_rate_scale=0.2,
+    crash_episodes=0,
+    trade_level_crash=False,
+)
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same market without (``off``) and with (``on``, default) reversion."""
+    root = tmp_path_factory.mktemp("paired")
+    generate_sample(root / "off", replace(PAIRED, reversion_probability=0.0))
+    generate_sample(root / "on", PAIRED)
+    return {"off": root / "off", "on": root / "on"}
+
+
+def _cluster_path(root: Path, symbol: str, lags: tuple[float, ...]) -> np.ndarray:
+    """Mean move with the liquidated side (bps) from before each cluster to ``last + lag``."""
+    ts, px, _ = _trades(root, symbol)
+    moves = []
+    for first, last, longs in _clusters(_liquidations(root, symbol)):
+        before = _price_at(ts, px, first - 0.001)
+        after = np.array([_price_at(ts, px, last + lag) for lag in lags])
+        moves.append((before / after - 1.0) if longs else (after / before - 1.0))
+    return np.mean(moves, axis=0) * 1e4
+
+
+def test_reversion_changes_only_prices(paired: dict[str, Path]) -> None:
+    for symbol in PAIRED.symbols:
+        ts_off, px_off, qty_off = _trades(paired["off"], symbol)
+        ts_on, px_on, qty_on = _trades(paired["on"], symbol)
         assert np.array_equal(ts_off, ts_on) and np.array_equal(qty_off, qty_on)
         assert not np.array_equal(px_off, px_on)
-        off = _post_cluster_reversion(tmp_path / "off", symbol)
-        on = _post_cluster_reversion(tmp_path / "on", symbol)
+        assert np.array_equal(
+            _liquidations(paired["off"], symbol)[:, :2], _liquidations(paired["on"], symbol)[:, :2]
+        )
+
+
+def test_reversion_probability_changes_post_cluster_moves(paired: dict[str, Path]) -> None:
+    for symbol in PAIRED.symbols:
+        off = _post_cluster_reversion(paired["off"], symbol)
+        on = _post_cluster_reversion(paired["on"], symbol)
         assert on > off + 4.0, (symbol, off, on)
+
+
+def test_clusters_push_then_revert_after_they_end(paired: dict[str, Path]) -> None:
+    """
+    The push outlasts a cluster's last event by some seconds; the reversion comes after it.
+
+    Without reversion the displacement stays; with it most of it is gone a minute later.
+    """
+    lags = (0.0, 15.0, 60.0)
+    for symbol in PAIRED.symbols:
+        for name in ("off", "on"):
+            at_end, pushed, later = _cluster_path(paired[name], symbol, lags)
+            assert pushed > at_end + 1.0 > 5.0, (symbol, name, at_end, pushed)
+            if name == "off":
+                assert later > 0.8 * pushed, (symbol, name, pushed, later)
+            else:
+                assert later < 0.5 * pushed, (symbol, name, pushed, later)
 
 
 def test_trade_level_crash_is_visible_in_klines(sample: tuple[Path, SampleFiles]) -> None:
