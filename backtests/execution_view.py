@@ -13,8 +13,11 @@ Two transformations, both made so fills are conservative and runs are fast:
    cascades depend only on liquidations. So only trades inside the union of those windows -
    plus the last print before each window, which is the entry's reference price - can change
    a result. The windows come from the same :class:`~strategies.cascade_detector.CascadeDetector`
-   the strategy runs, over every liquidation in the catalog. A test runs both views and
-   requires identical fills and PnL.
+   the strategy runs, over every liquidation in the catalog. Each window is then cut to what
+   the strategy's entry rule allows (:func:`cascade_end`): an entry no print reaches before
+   its deadline needs prints only until it is at the venue; one that can fill needs them until
+   ``max_hold`` after the latest possible first fill. Tests run both views and require the
+   same orders, fills and PnL, with conservative and optimistic fills.
 
 Liquidations and instruments are linked (hard links, or copies across file systems), not
 rewritten. Views are cached by a key of the source files and the windows.
@@ -26,7 +29,10 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +41,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from data_loaders.arrow_tables import fixed_to_float
 from data_loaders.catalog_writer import LIQUIDATIONS
 from data_loaders.catalog_writer import ROWS_PER_GROUP
 from data_loaders.catalog_writer import TRADES
 from data_loaders.catalog_writer import file_name
 from data_loaders.catalog_writer import interval_of
 from data_loaders.instruments import instrument_id_for
+from strategies.cascade_detector import LONG
 from strategies.cascade_detector import CascadeDetector
 from strategies.cascade_detector import DetectorParams
+from strategies.order_prices import BUY
+from strategies.order_prices import SELL
+from strategies.order_prices import entry_price
 
 NS_PER_S = 1_000_000_000
 #: Extra time after entry timeout + max hold: order latency and the market close's fill.
@@ -74,8 +85,122 @@ def read_liquidations(catalog: Path, instrument_id: str) -> pa.Table:
     return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
 
 
+@dataclass(frozen=True)
+class WindowRules:
+    """The strategy parameters a trade window depends on."""
+
+    entry_offset: Decimal
+    entry_timeout_ns: int
+    max_hold_ns: int
+    latency_ns: int
+
+    @property
+    def full_span_ns(self) -> int:
+        """The longest a cascade can keep the strategy busy, from its declaration."""
+        return self.entry_timeout_ns + self.max_hold_ns + WINDOW_MARGIN_NS + 4 * self.latency_ns
+
+
+def _config(strategy: dict[str, Any]) -> Any:
+    from strategies.cascade_mm import CascadeMarketMakerConfig
+
+    return CascadeMarketMakerConfig(instrument_id="X.Y", **strategy)
+
+
+def window_rules(strategy: dict[str, Any], latency_ns: int = 0) -> WindowRules:
+    """The :class:`WindowRules` of a symbol's strategy parameters."""
+    config = _config(strategy)
+    return WindowRules(
+        entry_offset=Decimal(str(config.entry_offset)),
+        entry_timeout_ns=int(config.entry_timeout_s * NS_PER_S),
+        max_hold_ns=int(config.max_hold_s * NS_PER_S),
+        latency_ns=latency_ns,
+    )
+
+
+def declared_cascades(liquidations: pa.Table, strategy: dict[str, Any]) -> list[tuple[int, str]]:
+    """
+    ``(declared_ns, entry side)`` of every cascade the strategy could act on.
+
+    The same :class:`~strategies.cascade_detector.CascadeDetector` the strategy runs, over
+    every liquidation; cascades without a dominant side are left out (the strategy skips them).
+    """
+    detector = CascadeDetector(DetectorParams(**_config(strategy).detector_kwargs()))
+    declared: list[tuple[int, str]] = []
+    if liquidations.num_rows:
+        ts = liquidations["ts_init"].to_numpy()
+        sides = liquidations["side"].to_pylist()
+        notionals = liquidations["notional"].to_numpy()
+        on_liquidation = detector.on_liquidation
+        for i in range(len(ts)):
+            cascade = on_liquidation(int(ts[i]), sides[i], float(notionals[i]))
+            if cascade is not None and cascade.side is not None:
+                declared.append((int(ts[i]), BUY if cascade.side == LONG else SELL))
+    return declared
+
+
+def cascade_end(
+    declared_ns: int,
+    side: str,
+    rules: WindowRules,
+    tick: Decimal,
+    ts: np.ndarray,
+    ticks: np.ndarray,
+) -> int:
+    """
+    The last time a cascade can still need trade prints; the window is ``[declared_ns, end]``.
+
+    ``ts`` / ``ticks`` are the instrument's prints (``ts_init``, price in ticks) from the last
+    one before ``declared_ns`` to at least the entry deadline. The strategy's own rules, replayed:
+
+    * entry = :func:`~strategies.order_prices.entry_price` of the last print before the
+      declaration (the strategy's reference), sent at the declaration, at the venue after the
+      latency, cancelled ``entry_timeout`` after the declaration;
+    * if a print reaches the limit before the order arrives, post-only may reject it and the
+      re-priced order is not replayed here: the full span is kept (as if nothing were known);
+    * if no print reaches the limit before the deadline, nothing can fill: only prints up to
+      the arrival (plus a margin) can matter - the cancel is a timer, which fires without data;
+    * otherwise the first fill comes at the latest with the first print *through* the limit (a
+      touch fills no later than that, and conservatively never), or at the deadline if only
+      touches occur; the position is closed ``max_hold`` after its first fill at the latest.
+    """
+    full = declared_ns + rules.full_span_ns
+    before = int(np.searchsorted(ts, declared_ns, side="left")) - 1
+    if before < 0:  # no reference price: the strategy skips it; keep the full span anyway
+        return full
+    reference = Decimal(int(ticks[before])) * tick
+    limit = int(entry_price(reference, side, rules.entry_offset, tick) / tick)
+    arrival = declared_ns + rules.latency_ns
+    deadline = declared_ns + rules.entry_timeout_ns
+    sign = 1 if side == BUY else -1  # compare as "price at or below the limit" for both sides
+    distance = sign * (ticks - limit)  # <= 0: at or through the limit
+    i_arrival = int(np.searchsorted(ts, arrival, side="right"))
+    if (distance[before + 1 : i_arrival] <= 0).any():
+        return full
+    i_deadline = int(np.searchsorted(ts, deadline, side="right"))
+    resting = distance[i_arrival:i_deadline]
+    if not (resting <= 0).any():
+        return arrival + WINDOW_MARGIN_NS
+    through = np.flatnonzero(resting < 0)
+    last_first_fill = int(ts[i_arrival + through[0]]) if len(through) else deadline
+    return last_first_fill + rules.max_hold_ns + WINDOW_MARGIN_NS + 4 * rules.latency_ns
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    windows: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows
+
+
 def cascade_windows(
-    liquidations: pa.Table, strategy: dict[str, Any], latency_ns: int = 0
+    liquidations: pa.Table,
+    strategy: dict[str, Any],
+    latency_ns: int = 0,
+    prints: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+    tick: Decimal | None = None,
 ) -> list[tuple[int, int]]:
     """
     Merged ``[start, end]`` windows (ns) around every cascade the strategy could act on.
@@ -85,34 +210,74 @@ def cascade_windows(
     liquidations : pa.Table
         The instrument's liquidations, sorted by ``ts_init``.
     strategy : dict
-        The strategy's parameters (detector fields, ``entry_timeout_s``, ``max_hold_s``).
+        The strategy's parameters (detector fields, offsets, timeouts).
     latency_ns : int
-        Order latency, added to the margin.
+        Order latency.
+    prints : iterable of (ts, ticks), optional
+        The instrument's prints in time order, in chunks (e.g. one per catalog file). With
+        them (and ``tick``) each window ends where :func:`cascade_end` says; without them every
+        window spans the full ``entry_timeout + max_hold`` plus margins.
+    tick : Decimal, optional
+        The instrument's price increment.
 
     """
-    from strategies.cascade_mm import CascadeMarketMakerConfig
+    rules = window_rules(strategy, latency_ns)
+    declared = declared_cascades(liquidations, strategy)
+    if prints is None or tick is None:
+        return _merge([(t, t + rules.full_span_ns) for t, _ in declared])
+    spans: list[tuple[int, int]] = []
+    buffer_ts = np.empty(0, dtype=np.int64)
+    buffer_ticks = np.empty(0, dtype=np.int64)
+    pending = 0  # declared[pending:] still need prints up to their entry deadline
 
-    config = CascadeMarketMakerConfig(instrument_id="X.Y", **strategy)
-    detector = CascadeDetector(DetectorParams(**config.detector_kwargs()))
-    span = int((config.entry_timeout_s + config.max_hold_s) * NS_PER_S) + WINDOW_MARGIN_NS
-    span += 4 * latency_ns
-    declared = []
-    if liquidations.num_rows:
-        ts = liquidations["ts_init"].to_numpy()
-        sides = liquidations["side"].to_pylist()
-        notionals = liquidations["notional"].to_numpy()
-        on_liquidation = detector.on_liquidation
-        for i in range(len(ts)):
-            if on_liquidation(int(ts[i]), sides[i], float(notionals[i])) is not None:
-                declared.append(int(ts[i]))
-    windows: list[tuple[int, int]] = []
-    for start in declared:
-        end = start + span
-        if windows and start <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
-        else:
-            windows.append((start, end))
-    return windows
+    def resolve(up_to: int | None) -> None:
+        nonlocal pending
+        while pending < len(declared):
+            declared_ns, side = declared[pending]
+            if up_to is not None and declared_ns + rules.entry_timeout_ns >= up_to:
+                return
+            end = cascade_end(declared_ns, side, rules, tick, buffer_ts, buffer_ticks)
+            spans.append((declared_ns, end))
+            pending += 1
+
+    for ts, ticks in prints:
+        if not len(ts):
+            continue
+        buffer_ts = np.concatenate([buffer_ts, ts])
+        buffer_ticks = np.concatenate([buffer_ticks, ticks])
+        # Prints after the buffer's last one come in later chunks, so a cascade is complete
+        # once its deadline is before the last print seen.
+        resolve(int(buffer_ts[-1]))
+        # Drop what no pending cascade can need: all but the last print before the next one.
+        keep_from = len(buffer_ts) - 1
+        if pending < len(declared):
+            keep_from = int(np.searchsorted(buffer_ts, declared[pending][0], side="left")) - 1
+        keep_from = max(keep_from, 0)
+        buffer_ts, buffer_ticks = buffer_ts[keep_from:], buffer_ticks[keep_from:]
+    resolve(None)
+    return _merge(spans)
+
+
+def read_prints(files: list[Path], tick: Decimal) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(ts_init, price in ticks)`` of each trade file, in order."""
+    step = float(tick)
+    for f in files:
+        table = pq.read_table(f, columns=["ts_init", "price"])
+        ts = table["ts_init"].to_numpy().astype(np.int64)
+        ticks = np.rint(fixed_to_float(table["price"]) / step).astype(np.int64)
+        yield ts, ticks
+
+
+def price_increment(catalog: Path, instrument_id: str) -> Decimal | None:
+    """The instrument's price increment, from its definition in the catalog."""
+    for directory in sorted((catalog / "data").iterdir()):
+        if directory.name in (TRADES.directory, LIQUIDATIONS.directory, "bar"):
+            continue
+        for f in _files(catalog, directory.name, instrument_id):
+            values = pq.read_table(f, columns=["price_increment"])["price_increment"]
+            if len(values):
+                return Decimal(str(values[0].as_py()))
+    return None
 
 
 def _window_mask(ts: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
@@ -191,7 +356,15 @@ def build_execution_view(
             windows[instrument_id] = None
         else:
             liquidations = read_liquidations(catalog, instrument_id)
-            windows[instrument_id] = cascade_windows(liquidations, strategies[symbol], latency_ns)
+            tick = price_increment(catalog, instrument_id)
+            files = _files(catalog, TRADES.directory, instrument_id)
+            windows[instrument_id] = cascade_windows(
+                liquidations,
+                strategies[symbol],
+                latency_ns,
+                read_prints(files, tick) if tick is not None else None,
+                tick,
+            )
     key = _view_key(catalog, instrument_ids, windows)
     root = Path(views_root) if views_root else catalog.parent / "exec_views"
     view = root / key

@@ -26,6 +26,7 @@ from backtests.records import RunRecords
 from backtests.records import SignalRecord
 from backtests.records import trade_from_exit_event
 from backtests.run_config import RunSpec
+from data_loaders.arrow_tables import fixed_to_float
 from data_loaders.catalog_writer import LIQUIDATIONS
 from data_loaders.catalog_writer import TRADES
 from data_loaders.catalog_writer import interval_of
@@ -361,13 +362,3 @@ def load_window(catalog: Path) -> Callable[[str, int, int], tuple[Any, Any]]:
         return price_frame, liq_frame
 
     return read
-
-
-def fixed_to_float(column: Any) -> np.ndarray:
-    """The framework's 128-bit fixed-point prices as floats (for plotting only)."""
-    array = column.combine_chunks()
-    words = np.frombuffer(array.buffers()[1], dtype=np.uint64)[
-        2 * array.offset : 2 * (array.offset + len(array))
-    ].reshape(-1, 2)
-    high = words[:, 1].view(np.int64).astype(np.float64)
-    return (high * 2.0**64 + words[:, 0].astype(np.float64)) / 1e16

@@ -90,6 +90,16 @@ def fixed_point_array(units: np.ndarray, precision: int) -> pa.FixedSizeBinaryAr
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(a), [None, buffer])
 
 
+def fixed_to_float(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Decode the framework's 128-bit fixed-point values to floats (inverse of the above)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    words = np.frombuffer(array.buffers()[1], dtype=np.uint64)[
+        2 * array.offset : 2 * (array.offset + len(array))
+    ].reshape(-1, 2)
+    high = words[:, 1].view(np.int64).astype(np.float64)
+    return (high * 2.0**64 + words[:, 0].astype(np.float64)) / 10.0**FIXED_PRECISION
+
+
 def trades_table(frame: pd.DataFrame, spec: InstrumentSpec, path: Path) -> pa.Table:
     """Build the framework's ``TradeTick`` table for one instrument from a trade frame."""
     lines = frame["line"].to_numpy()
