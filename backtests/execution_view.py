@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from collections.abc import Iterable
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -270,13 +272,10 @@ def read_prints(files: list[Path], tick: Decimal) -> Iterator[tuple[np.ndarray, 
 
 def price_increment(catalog: Path, instrument_id: str) -> Decimal | None:
     """The instrument's price increment, from its definition in the catalog."""
-    for directory in sorted((catalog / "data").iterdir()):
-        if directory.name in (TRADES.directory, LIQUIDATIONS.directory, "bar"):
-            continue
-        for f in _files(catalog, directory.name, instrument_id):
-            values = pq.read_table(f, columns=["price_increment"])["price_increment"]
-            if len(values):
-                return Decimal(str(values[0].as_py()))
+    for f in _definition_files(catalog, instrument_id):
+        values = pq.read_table(f, columns=["price_increment"])["price_increment"]
+        if len(values):
+            return Decimal(str(values[0].as_py()))
     return None
 
 
@@ -313,15 +312,107 @@ def _link(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _view_key(catalog: Path, instrument_ids: list[str], windows: dict[str, Any]) -> str:
-    digest = hashlib.sha256()
-    for instrument_id in instrument_ids:
-        for directory in (TRADES.directory, LIQUIDATIONS.directory):
-            for f in _files(catalog, directory, instrument_id):
-                stat = f.stat()
-                digest.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    digest.update(json.dumps(windows, sort_keys=True).encode())
+#: Bumped whenever the window rules change, so views cut by older rules are not reused.
+VIEW_VERSION = 2
+#: Below this much trade data a view is built in-process (starting workers costs more).
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+
+
+def _definition_files(catalog: Path, instrument_id: str) -> list[Path]:
+    """The instrument's definition files (every data folder but trades, liquidations, bars)."""
+    skip = (TRADES.directory, LIQUIDATIONS.directory, "bar")
+    return [
+        f
+        for directory in sorted((catalog / "data").iterdir())
+        if directory.name not in skip
+        for f in _files(catalog, directory.name, instrument_id)
+    ]
+
+
+def _window_params(strategy: dict[str, Any] | None, latency_ns: int) -> dict[str, Any] | None:
+    """Everything a symbol's windows depend on (so e.g. trading hours share one view)."""
+    if strategy is None:
+        return None
+    config = _config(strategy)
+    rules = window_rules(strategy, latency_ns)
+    return {
+        **config.detector_kwargs(),
+        "entry_offset": str(rules.entry_offset),
+        "entry_timeout_ns": rules.entry_timeout_ns,
+        "max_hold_ns": rules.max_hold_ns,
+        "latency_ns": latency_ns,
+    }
+
+
+def _view_key(catalog: Path, params: dict[str, dict[str, Any] | None]) -> str:
+    """A key of the source files and the window parameters: a cached view needs no reading."""
+    digest = hashlib.sha256(f"v{VIEW_VERSION}".encode())
+    for instrument_id in params:
+        files = [
+            *_files(catalog, TRADES.directory, instrument_id),
+            *_files(catalog, LIQUIDATIONS.directory, instrument_id),
+            *_definition_files(catalog, instrument_id),
+        ]
+        for f in files:
+            stat = f.stat()
+            digest.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    digest.update(json.dumps(params, sort_keys=True).encode())
     return digest.hexdigest()[:16]
+
+
+def _build_instrument(
+    catalog: Path,
+    staging: Path,
+    instrument_id: str,
+    strategy: dict[str, Any] | None,
+    latency_ns: int,
+) -> tuple[int, int, int]:
+    """Write one instrument's part of a view; ``(trades in, trades kept, windows or -1)``."""
+    for f in [
+        *_definition_files(catalog, instrument_id),
+        *_files(catalog, LIQUIDATIONS.directory, instrument_id),
+    ]:
+        _link(f, staging / f.relative_to(catalog))
+    trade_files = _files(catalog, TRADES.directory, instrument_id)
+    windows = None
+    if strategy is not None:
+        tick = price_increment(catalog, instrument_id)
+        windows = cascade_windows(
+            read_liquidations(catalog, instrument_id),
+            strategy,
+            latency_ns,
+            read_prints(trade_files, tick) if tick is not None else None,
+            tick,
+        )
+    trades_in = trades_kept = 0
+    for f in trade_files:
+        table = pq.read_table(f)
+        trades_in += table.num_rows
+        if windows is not None:
+            mask = _window_mask(table["ts_init"].to_numpy(), windows)
+            if not mask.any():
+                continue
+            table = table.filter(pa.array(mask))
+        table = _neutral(table)
+        trades_kept += table.num_rows
+        first = int(pc.min(table["ts_init"]).as_py())
+        last = int(pc.max(table["ts_init"]).as_py())
+        target = staging / f.parent.relative_to(catalog) / file_name(first, last)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, target, row_group_size=ROWS_PER_GROUP)
+        assert interval_of(target) == (first, last)
+    return trades_in, trades_kept, len(windows) if windows is not None else -1
+
+
+def _workers(catalog: Path, instrument_ids: list[str], workers: int | None) -> int:
+    if workers is None:
+        size = sum(
+            f.stat().st_size
+            for instrument_id in instrument_ids
+            for f in _files(catalog, TRADES.directory, instrument_id)
+        )
+        workers = len(os.sched_getaffinity(0)) if size >= PARALLEL_MIN_BYTES else 1
+    return max(1, min(workers, len(instrument_ids)))
 
 
 def build_execution_view(
@@ -330,6 +421,7 @@ def build_execution_view(
     strategies: dict[str, dict[str, Any]] | None,
     latency_ns: int = 0,
     views_root: Path | None = None,
+    workers: int | None = None,
 ) -> ViewStats:
     """
     Build (or reuse) the execution view of ``catalog`` for ``symbols``.
@@ -346,26 +438,19 @@ def build_execution_view(
         Order latency (widens the windows).
     views_root : Path, optional
         Where views are kept (default: ``<catalog>/../exec_views``).
+    workers : int, optional
+        Processes building instruments side by side (default: one per core for large
+        catalogs, in-process for small ones). The view is the same either way.
 
     """
     catalog = Path(catalog)
     instrument_ids = [instrument_id_for(s) for s in symbols]
-    windows: dict[str, list[tuple[int, int]] | None] = {}
-    for symbol, instrument_id in zip(symbols, instrument_ids, strict=True):
-        if strategies is None:
-            windows[instrument_id] = None
-        else:
-            liquidations = read_liquidations(catalog, instrument_id)
-            tick = price_increment(catalog, instrument_id)
-            files = _files(catalog, TRADES.directory, instrument_id)
-            windows[instrument_id] = cascade_windows(
-                liquidations,
-                strategies[symbol],
-                latency_ns,
-                read_prints(files, tick) if tick is not None else None,
-                tick,
-            )
-    key = _view_key(catalog, instrument_ids, windows)
+    per_instrument = {
+        instrument_id: strategies[symbol] if strategies is not None else None
+        for symbol, instrument_id in zip(symbols, instrument_ids, strict=True)
+    }
+    params = {i: _window_params(s, latency_ns) for i, s in per_instrument.items()}
+    key = _view_key(catalog, params)
     root = Path(views_root) if views_root else catalog.parent / "exec_views"
     view = root / key
     stats_file = view / _COMPLETE
@@ -375,33 +460,19 @@ def build_execution_view(
 
     staging = root / f".{key}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    trades_in = trades_kept = 0
-    for directory in (catalog / "data").iterdir():
-        if directory.name in (TRADES.directory, LIQUIDATIONS.directory) or directory.name == "bar":
-            continue
-        for instrument_id in instrument_ids:  # instrument definitions
-            for f in _files(catalog, directory.name, instrument_id):
-                _link(f, staging / f.relative_to(catalog))
-    for instrument_id in instrument_ids:
-        for f in _files(catalog, LIQUIDATIONS.directory, instrument_id):
-            _link(f, staging / f.relative_to(catalog))
-        for f in _files(catalog, TRADES.directory, instrument_id):
-            table = pq.read_table(f)
-            trades_in += table.num_rows
-            if windows[instrument_id] is not None:
-                mask = _window_mask(table["ts_init"].to_numpy(), windows[instrument_id])
-                if not mask.any():
-                    continue
-                table = table.filter(pa.array(mask))
-            table = _neutral(table)
-            trades_kept += table.num_rows
-            first = int(pc.min(table["ts_init"]).as_py())
-            last = int(pc.max(table["ts_init"]).as_py())
-            target = staging / f.parent.relative_to(catalog) / file_name(first, last)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, target, row_group_size=ROWS_PER_GROUP)
-            assert interval_of(target) == (first, last)
-    counts = {k: (len(v) if v is not None else -1) for k, v in windows.items()}
+    staging.mkdir(parents=True)
+    jobs = [(catalog, staging, i, s, latency_ns) for i, s in per_instrument.items()]
+    n_workers = _workers(catalog, instrument_ids, workers)
+    if n_workers == 1:
+        results = [_build_instrument(*job) for job in jobs]
+    else:
+        # spawn, not fork: the framework may already run threads in this process.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+            results = list(pool.map(_build_instrument, *zip(*jobs, strict=True)))
+    trades_in = sum(r[0] for r in results)
+    trades_kept = sum(r[1] for r in results)
+    counts = {i: r[2] for i, r in zip(per_instrument, results, strict=True)}
     (staging / _COMPLETE).write_text(
         json.dumps({"trades_in": trades_in, "trades_kept": trades_kept, "windows": counts})
     )

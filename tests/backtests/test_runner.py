@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from backtests.execution_view import build_execution_view
 from backtests.run_config import ConfigError
 from backtests.run_config import load_runs
 from backtests.runner import run_spec
@@ -178,3 +179,19 @@ def test_system_b_runs_through_the_same_runner(small_catalog: Path, tmp_path: Pa
         )
     finally:
         result.dispose()
+
+
+def test_view_built_by_two_workers_is_the_same(small_catalog: Path, tmp_path: Path) -> None:
+    spec = _spec(small_catalog)
+    views = [
+        build_execution_view(
+            small_catalog, list(spec.symbols), spec.strategies, 0, tmp_path / name, workers
+        )
+        for name, workers in (("one", 1), ("two", 2))
+    ]
+    one, two = (sorted(p.relative_to(v.path) for p in v.path.rglob("*")) for v in views)
+    assert one == two and any(p.suffix == ".parquet" for p in one)
+    for relative in one:
+        a, b = views[0].path / relative, views[1].path / relative
+        assert a.is_dir() or a.read_bytes() == b.read_bytes()
+    assert views[0].trades_kept == views[1].trades_kept < views[0].trades_in
