@@ -9,7 +9,8 @@
 3. Scale: extrapolates the seed's backtest (282 days x 5 symbols, ~1.5 M trades/day ETH and
    ~0.5 M for the others, ~0.99 billion trades) from the measured engine throughput and the
    measured share of trades inside windows (which depends on cascades per day, not on the
-   trade rate), plus building the windowed view once. An extrapolation, printed as such.
+   trade rate), plus building the windowed view once; then again with the windows scaled to
+   the seed's cascades/day (an upper bound). An extrapolation, printed as such.
 """
 
 from __future__ import annotations
@@ -26,9 +27,31 @@ from backtests.execution_view import build_execution_view
 from backtests.run_config import load_runs
 from backtests.runner import build_run_config
 from data_loaders.sample_catalog import build_sample_catalog
+from strategies.event_log import read_events
 
 CONFIG = Path("configs/backtest_sample.toml")
 SEED_DAYS, SEED_TRADES = 282, 282 * (1_500_000 + 4 * 500_000)
+#: The seed's cascades/day per symbol and its trades/day (its weight in the 1 B trades).
+SEED_CASCADES = {"ETHUSDT": 9.4, "BTCUSDT": 7.4, "SOLUSDT": 6.9, "XRPUSDT": 5.3, "DOGEUSDT": 4.4}
+SEED_TRADES_PER_DAY = {s: 1_500_000 if s == "ETHUSDT" else 500_000 for s in SEED_CASCADES}
+
+
+def _frequency_factor(folder: Path, days: int) -> float:
+    """
+    How many more trades the seed's market would keep than this sample, at worst.
+
+    Windows scale with cascades per day at most linearly, so the kept share is scaled by the
+    seed's cascades/day over this sample's, symbol by symbol, weighted by the seed's trades.
+    """
+    total = sum(SEED_TRADES_PER_DAY.values())
+    factor = 0.0
+    for symbol, seed in SEED_CASCADES.items():
+        events = read_events(folder / f"events-{symbol}.jsonl")
+        sample = sum(e["event"] == "cascade" for e in events) / days
+        fills = len({e["declared_ns"] for e in events if e["event"] == "entry_fill"}) / days
+        print(f"  {symbol}: {sample:.1f} cascades/day ({fills:.1f} filled); seed {seed}")
+        factor += SEED_TRADES_PER_DAY[symbol] / total * seed / max(sample, 1e-9)
+    return factor
 
 
 def _run(spec, view: Path, folder: Path, strategy_path: str | None = None) -> float:
@@ -69,14 +92,20 @@ def main() -> None:
     spec = load_runs(CONFIG, [f"run.catalog={catalog}"], scenarios=False)[0]
     latency_ns = int(spec.venue.latency_ms * 1_000_000)
     full = build_execution_view(catalog, list(spec.symbols), None)
-    started = time.perf_counter()
-    windowed = build_execution_view(catalog, list(spec.symbols), spec.strategies, latency_ns)
-    view_seconds = time.perf_counter() - started
+    view_seconds = {}
+    for workers in (1, 2):  # separate roots: each builds from scratch
+        started = time.perf_counter()
+        windowed = build_execution_view(
+            catalog, list(spec.symbols), spec.strategies, latency_ns, root / f"v{workers}", workers
+        )
+        view_seconds[workers] = time.perf_counter() - started
     trades, kept = full.trades_kept, windowed.trades_kept
     print(f"trades: {trades:,}; inside cascade windows: {kept:,} ({kept / trades:.1%})")
     print(
-        f"building the windowed view (read every trade, replay entries, write the kept ones): "
-        f"{view_seconds:.2f} s ({trades / view_seconds:,.0f} trades/s)"
+        "building the windowed view (read every trade, replay entries, write the kept ones): "
+        + "; ".join(
+            f"{w} worker(s) {t:.2f} s ({trades / t:,.0f} trades/s)" for w, t in view_seconds.items()
+        )
     )
 
     noop, real, win = [], [], []
@@ -98,12 +127,20 @@ def main() -> None:
     scale_fixed = fixed * SEED_DAYS / args.days
     full_scale = per_trade * SEED_TRADES
     windowed_scale = per_trade * SEED_TRADES * (kept / trades) + scale_fixed
-    view_scale = view_seconds / trades * SEED_TRADES  # paid once; later runs reuse the view
+    # Paid once (later runs reuse the view). One worker: linear in the trades, an upper bound.
+    view_scale = view_seconds[1] / trades * SEED_TRADES
     print(
         f"extrapolated to the seed's {SEED_TRADES / 1e9:.2f} billion trades, one process: "
         f"all trades {full_scale / 60:.0f} min; trade windows {windowed_scale / 60:.1f} min "
         f"+ building the view once {view_scale / 60:.1f} min "
         f"= {(windowed_scale + view_scale) / 60:.1f} min (target < 30 min)"
+    )
+    print("cascade frequency, this sample vs the seed's table:")
+    factor = _frequency_factor(root / "win0", args.days)
+    adjusted = windowed_scale * factor + view_scale
+    print(
+        f"at the seed's cascade frequency (windows x {factor:.2f}, an upper bound): "
+        f"{adjusted / 60:.1f} min (target < 30 min)"
     )
 
 

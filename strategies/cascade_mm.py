@@ -369,6 +369,10 @@ class CascadeMarketMaker(Strategy):
         self._cooldown_until_ns = 0
         self._latency_ns = int(config.order_latency_ms * 1_000_000)
         self._pending: dict[str, Order] = {}  # timer name -> order waiting out the latency
+        # Positions closed on the account this session, any strategy's, for the loss limits:
+        # "position_id:ts_closed" -> (position_id, ts_closed, realised pnl). Kept from the
+        # current week only, so checking the limits does not grow with the run's length.
+        self._account_closed: dict[str, tuple[str, int, float]] = {}
         self._state = (
             StrategyStateFile(config.state_path, config.instrument_id)
             if config.state_path
@@ -604,20 +608,26 @@ class CascadeMarketMaker(Strategy):
             self._roles[order.client_order_id] = self._role(order)
             self._submit(order)
 
+    def _on_account_position_event(self, event: object) -> None:
+        """Note every position closed on the account (all strategies: the limits are global)."""
+        if not isinstance(event, PositionClosed) or event.realized_pnl is None:
+            return
+        position_id, ts = event.position_id.value, event.ts_closed
+        self._account_closed[f"{position_id}:{ts}"] = (position_id, ts, float(event.realized_pnl))
+        week = week_start(ts)
+        if any(closed < week for _, closed, _ in self._account_closed.values()):
+            self._account_closed = {k: v for k, v in self._account_closed.items() if v[1] >= week}
+
     def _closed_pnls(self) -> Iterable[tuple[int, float]]:
         """``(ts_closed, realised pnl)`` of the account's closed positions, for loss limits."""
-        cached = (
-            (p.id.value, p.ts_closed, float(p.realized_pnl))
-            for p in self.cache.positions_closed()
-            if p.realized_pnl is not None
-        )
-        if self._state is None:  # a backtest's cache holds the whole run
-            return ((ts, pnl) for _, ts, pnl in cached)
+        closed = self._account_closed.values()
+        if self._state is None:  # a backtest sees every close of the run
+            return [(ts, pnl) for _, ts, pnl in closed]
         recorded = self._state.closed_records()
         known = {(position_id, ts) for position_id, ts, _ in recorded}
         extra = [  # closed this session and recorded by nobody (e.g. another strategy's)
             (ts, pnl)
-            for position_id, ts, pnl in cached
+            for position_id, ts, pnl in closed
             if ts >= self._session_start_ns and (position_id, ts) not in known
         ]
         return [(ts, pnl) for _, ts, pnl in recorded] + extra
@@ -636,6 +646,9 @@ class CascadeMarketMaker(Strategy):
             client_id=ClientId(self.config.liquidation_client_id),
             instrument_id=self.instrument_id,
         )
+        # Every strategy's position events (the loss limits are account-wide), as they happen:
+        # scanning the cache's closed positions at each cascade would grow with the run.
+        self.msgbus.subscribe(topic="events.position.*", handler=self._on_account_position_event)
         if self.config.subscribe_trades:
             self.subscribe_trade_ticks(self.instrument_id)
         if self._bar_type is not None:

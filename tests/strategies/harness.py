@@ -40,6 +40,7 @@ class Run:
 
     engine: BacktestEngine
     events: list[dict[str, Any]]
+    companion_events: dict[str, list[dict[str, Any]]]
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         """Events of one kind, in order."""
@@ -64,6 +65,7 @@ def run(
     balance: float = 100_000.0,
     touch_fills: bool = False,
     raw_aggressors: bool = False,
+    companions: dict[str, tuple[list, list, dict[str, Any]]] | None = None,
     **overrides: Any,
 ) -> Run:
     """
@@ -71,10 +73,9 @@ def run(
 
     Trades carry no aggressor, as in the runner's execution view (``backtests.execution_view``),
     unless ``raw_aggressors`` alternates buyer/seller prints to show the engine's stale-side
-    artefact.
+    artefact. ``companions`` adds more symbols to the same account, each
+    ``symbol: (trade points, liquidations, strategy overrides)``.
     """
-    spec = load_specs()[symbol]
-    instrument = to_instrument(spec)
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
     engine.add_venue(
         venue=Venue("BYBIT"),
@@ -85,6 +86,31 @@ def run(
         fill_model=FillModel(prob_fill_on_limit=1.0 if touch_fills else 0.0),
         liquidity_consumption=True,  # a print's size fills at most once, as in the runner
     )
+    log = _add_market(
+        engine, tmp_path, symbol, trade_points, liquidations, raw_aggressors, overrides
+    )
+    logs = {
+        other: _add_market(engine, tmp_path, other, points, liqs, raw_aggressors, params)
+        for other, (points, liqs, params) in (companions or {}).items()
+    }
+    engine.run()
+    events = read_events(log) if log.exists() else []
+    others = {k: read_events(v) if v.exists() else [] for k, v in logs.items()}
+    return Run(engine=engine, events=events, companion_events=others)
+
+
+def _add_market(
+    engine: BacktestEngine,
+    tmp_path: Path,
+    symbol: str,
+    trade_points: list[tuple[int, float, float]],
+    liquidations: list[tuple],
+    raw_aggressors: bool,
+    overrides: dict[str, Any],
+) -> Path:
+    """Add one instrument, its trades and liquidations, and its strategy; return its log."""
+    spec = load_specs()[symbol]
+    instrument = to_instrument(spec)
     engine.add_instrument(instrument)
 
     def aggressor(i: int) -> AggressorSide:
@@ -127,6 +153,4 @@ def run(
     params = {"warm_threshold": 80_000.0, "event_log_path": str(log), **overrides}
     config = CascadeMarketMakerConfig(instrument_id=str(instrument.id), **params)
     engine.add_strategy(CascadeMarketMaker(config))
-    engine.run()
-    events = read_events(log) if log.exists() else []
-    return Run(engine=engine, events=events)
+    return log

@@ -192,6 +192,28 @@ def test_daily_loss_limit_halts_until_the_next_day(tmp_path: Path) -> None:
     ]
 
 
+def test_loss_limits_are_account_wide(tmp_path: Path) -> None:
+    # ETH stops out ~150 USDT (> 1 % of 10 000); SOL's cascade after that is refused, SOL's
+    # cascade alone is taken.
+    eth_prices = [(0, 2000.0), (10, 1996.0), (20, 1991.0), (40, 1990.0), (300, 1990.0)]
+    eth = (trades(eth_prices, size=100.0), CASCADE_LONGS, {"trade_notional": 50_000})
+    sol_prices = [(0, 150.0), (390, 150.0), (450, 150.0)]
+    sol_cascade = [
+        liquidation(400, LONG, 100_000, price=150.0),
+        liquidation(401, LONG, 100_000, price=150.0),
+    ]
+    common = {"balance": 10_000, "symbol": "SOLUSDT", "trade_notional": 1_000}
+    sol = trades(sol_prices)
+    with_loss = run(tmp_path, sol, sol_cascade, companions={"ETHUSDT": eth}, **common)
+    eth_exits = [e for e in with_loss.companion_events["ETHUSDT"] if e["event"] == "exit"]
+    assert [e["reason"] for e in eth_exits] == ["SL"]
+    (skip,) = with_loss.of("skip")
+    assert skip["reason"].startswith("daily loss limit reached")
+    assert with_loss.of("entry_submitted") == []
+    alone = run(tmp_path, sol, sol_cascade, **common)
+    assert len(alone.of("entry_submitted")) == 1
+
+
 def test_trading_hours_filter(tmp_path: Path) -> None:
     # T0 is 14:00 UTC: inside 13-18, outside 15-18.
     prices = [(0, 2000.0), (30, 2000.0)]
