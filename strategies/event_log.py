@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 from typing import TextIO
 
+NS_PER_S = 1_000_000_000
+_ENCODER = json.JSONEncoder(default=str, check_circular=False)  # records are flat dicts
+
 
 class EventLog:
     """
@@ -29,6 +32,7 @@ class EventLog:
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
         self._file: TextIO | None = None
+        self._day_prefix: dict[int, str] = {}  # UTC day number -> "YYYY-MM-DDT"
 
     def write(self, ts_ns: int, event: str, symbol: str, **fields: Any) -> None:
         """Append one event."""
@@ -37,11 +41,22 @@ class EventLog:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
-        moment = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
-        stamp = f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ns % 1_000_000_000:09d}Z"
-        record = {"ts": ts_ns, "time": stamp, "event": event, "symbol": symbol, **fields}
-        self._file.write(json.dumps(record, default=str) + "\n")
+        record = {"ts": ts_ns, "time": self._stamp(ts_ns), "event": event, "symbol": symbol}
+        record.update(fields)
+        self._file.write(_ENCODER.encode(record) + "\n")
         self._file.flush()
+
+    def _stamp(self, ts_ns: int) -> str:
+        """ISO-8601 UTC with nanoseconds; the date part cached (a line per liquidation is hot)."""
+        seconds, nanos = divmod(ts_ns, NS_PER_S)
+        day, in_day = divmod(seconds, 86_400)
+        prefix = self._day_prefix.get(day)
+        if prefix is None:
+            prefix = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%dT")
+            self._day_prefix[day] = prefix
+        hours, rest = divmod(in_day, 3600)
+        minutes, secs = divmod(rest, 60)
+        return f"{prefix}{hours:02d}:{minutes:02d}:{secs:02d}.{nanos:09d}Z"
 
     def close(self) -> None:
         """Close the file (reopened on the next write)."""
