@@ -13,11 +13,20 @@ Two transformations, both made so fills are conservative and runs are fast:
    cascades depend only on liquidations. So only trades inside the union of those windows -
    plus the last print before each window, which is the entry's reference price - can change
    a result. The windows come from the same :class:`~strategies.cascade_detector.CascadeDetector`
-   the strategy runs, over every liquidation in the catalog. Each window is then cut to what
-   the strategy's entry rule allows (:func:`cascade_end`): an entry no print reaches before
-   its deadline needs prints only until it is at the venue; one that can fill needs them until
-   ``max_hold`` after the latest possible first fill. Tests run both views and require the
-   same orders, fills and PnL, with conservative and optimistic fills.
+   the strategy runs, over every liquidation in the catalog, and are cut by replaying the
+   strategy's rules on the prints (:func:`cascade_span`):
+
+   * *proven* cuts: an entry no print reaches before its deadline needs prints only until it
+     is at the venue; one that can fill needs them until ``max_hold`` after its latest
+     possible first fill;
+   * *speculative* cuts (the default): a fillable trade's window ends where prints through
+     its take-profit, or after its stop, cover its size, plus a margin. The run is then
+     checked (:func:`window_violations`): if the strategy was idle whenever prints were left
+     out, it saw every print that could change it; if a trade outlived its window, the runner
+     runs again on the proven windows.
+
+   Tests run the windowed and full views and require the same orders, fills and PnL, with
+   conservative and optimistic fills, and force a failed check to show the second run.
 
 Liquidations and instruments are linked (hard links, or copies across file systems), not
 rewritten. Views are cached by a key of the source files and the windows.
@@ -33,6 +42,7 @@ import shutil
 from collections.abc import Iterable
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import astuple
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -56,11 +66,19 @@ from strategies.cascade_detector import DetectorParams
 from strategies.order_prices import BUY
 from strategies.order_prices import SELL
 from strategies.order_prices import entry_price
+from strategies.order_prices import exit_prices
+from strategies.order_prices import order_quantity
 
 NS_PER_S = 1_000_000_000
 #: Extra time after entry timeout + max hold: order latency and the market close's fill.
 WINDOW_MARGIN_NS = 120 * NS_PER_S
+#: Kept after a replayed exit: more partial exits, a stop walking thin prints, the latency.
+EXIT_MARGIN_NS = 120 * NS_PER_S
 _COMPLETE = ".complete"
+_SPANS_DIR = "spans"  # per instrument: the cascade spans the view was cut by
+
+#: What the entry replay found for a cascade (see :func:`cascade_span`).
+UNFILLED, FILLABLE, FULL = "unfilled", "fillable", "full"
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,7 @@ class ViewStats:
     trades_in: int
     trades_kept: int
     windows: dict[str, int]
+    speculative: bool = False  # windows cut at replayed exits: check the run
 
 
 def _files(catalog: Path, directory: str, instrument_id: str) -> list[Path]:
@@ -95,6 +114,9 @@ class WindowRules:
     entry_timeout_ns: int
     max_hold_ns: int
     latency_ns: int
+    take_profit: Decimal = Decimal("0.0015")
+    stop_loss: Decimal = Decimal("0.0025")
+    trade_notional: Decimal = Decimal("2000")
 
     @property
     def full_span_ns(self) -> int:
@@ -116,6 +138,9 @@ def window_rules(strategy: dict[str, Any], latency_ns: int = 0) -> WindowRules:
         entry_timeout_ns=int(config.entry_timeout_s * NS_PER_S),
         max_hold_ns=int(config.max_hold_s * NS_PER_S),
         latency_ns=latency_ns,
+        take_profit=Decimal(str(config.take_profit)),
+        stop_loss=Decimal(str(config.stop_loss)),
+        trade_notional=Decimal(str(config.trade_notional)),
     )
 
 
@@ -140,51 +165,150 @@ def declared_cascades(liquidations: pa.Table, strategy: dict[str, Any]) -> list[
     return declared
 
 
-def cascade_end(
-    declared_ns: int,
-    side: str,
-    rules: WindowRules,
-    tick: Decimal,
-    ts: np.ndarray,
-    ticks: np.ndarray,
-) -> int:
-    """
-    The last time a cascade can still need trade prints; the window is ``[declared_ns, end]``.
+@dataclass(frozen=True)
+class Grid:
+    """The instrument's price and size grid (what order prices and sizes round to)."""
 
-    ``ts`` / ``ticks`` are the instrument's prints (``ts_init``, price in ticks) from the last
-    one before ``declared_ns`` to at least the entry deadline. The strategy's own rules, replayed:
+    tick: Decimal
+    step: Decimal
+    min_qty: Decimal
+
+
+@dataclass(frozen=True)
+class Prints:
+    """An instrument's trade prints: ``ts_init``, price in ticks, size."""
+
+    ts: np.ndarray
+    ticks: np.ndarray
+    sizes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def since(self, index: int) -> Prints:
+        """The prints from ``index`` on."""
+        return Prints(self.ts[index:], self.ticks[index:], self.sizes[index:])
+
+    @staticmethod
+    def join(parts: list[Prints]) -> Prints:
+        """One run of prints from several, in order."""
+        return Prints(*(np.concatenate([getattr(p, f) for p in parts]) for f in PRINT_FIELDS))
+
+
+PRINT_FIELDS = ("ts", "ticks", "sizes")
+
+
+@dataclass(frozen=True)
+class CascadeSpan:
+    """
+    How long a cascade can need trade prints.
+
+    ``safe_end_ns`` is a bound proven from the entry rule alone; ``end_ns`` (<= it) also
+    replays the exits and is *speculative*: a run on it must be checked afterwards
+    (:func:`window_violations`) and repeated on the safe ends if a trade outlived its window.
+    """
+
+    declared_ns: int
+    end_ns: int
+    safe_end_ns: int
+    kind: str  # UNFILLED, FILLABLE or FULL
+    limit: float | None  # the replayed entry price (None without a reference print)
+
+
+def cascade_span(
+    declared_ns: int, side: str, rules: WindowRules, grid: Grid, prints: Prints
+) -> CascadeSpan:
+    """
+    Replay the strategy's entry (and, speculatively, exit) rules for one cascade.
+
+    ``prints`` run from the last one before ``declared_ns`` to at least
+    ``entry_timeout + max_hold`` after it.
 
     * entry = :func:`~strategies.order_prices.entry_price` of the last print before the
       declaration (the strategy's reference), sent at the declaration, at the venue after the
       latency, cancelled ``entry_timeout`` after the declaration;
-    * if a print reaches the limit before the order arrives, post-only may reject it and the
-      re-priced order is not replayed here: the full span is kept (as if nothing were known);
-    * if no print reaches the limit before the deadline, nothing can fill: only prints up to
-      the arrival (plus a margin) can matter - the cancel is a timer, which fires without data;
-    * otherwise the first fill comes at the latest with the first print *through* the limit (a
-      touch fills no later than that, and conservatively never), or at the deadline if only
-      touches occur; the position is closed ``max_hold`` after its first fill at the latest.
+    * FULL: a print reaches the limit before the order arrives, so post-only may reject it and
+      the re-priced order is not replayed - the whole span is kept;
+    * UNFILLED: no print reaches the limit before the deadline, nothing can fill - only prints
+      up to the arrival (plus a margin) can matter; the cancel is a timer, which fires without
+      data. Proven, so ``end_ns == safe_end_ns``;
+    * FILLABLE: the first fill comes at the latest with the first print *through* the limit
+      (a touch fills no later, conservatively never), or at the deadline if only touches
+      occur; the position is closed ``max_hold`` after its first fill at the latest - the safe
+      end. The speculative end assumes the whole order filled at the limit (resting orders
+      fill at their price) from the first touch or the first print through, and ends once
+      prints through the take-profit, or after the stop, add up to the order's size (a
+      print's size fills at most once), plus a margin.
     """
+    tick = grid.tick
+    ts, ticks = prints.ts, prints.ticks
     full = declared_ns + rules.full_span_ns
     before = int(np.searchsorted(ts, declared_ns, side="left")) - 1
     if before < 0:  # no reference price: the strategy skips it; keep the full span anyway
-        return full
+        return CascadeSpan(declared_ns, full, full, FULL, None)
     reference = Decimal(int(ticks[before])) * tick
-    limit = int(entry_price(reference, side, rules.entry_offset, tick) / tick)
+    limit_price = entry_price(reference, side, rules.entry_offset, tick)
+    quantity = order_quantity(rules.trade_notional, limit_price, grid.step, grid.min_qty)
+    limit = int(limit_price / tick)
     arrival = declared_ns + rules.latency_ns
     deadline = declared_ns + rules.entry_timeout_ns
     sign = 1 if side == BUY else -1  # compare as "price at or below the limit" for both sides
     distance = sign * (ticks - limit)  # <= 0: at or through the limit
     i_arrival = int(np.searchsorted(ts, arrival, side="right"))
-    if (distance[before + 1 : i_arrival] <= 0).any():
-        return full
+    if quantity is None or (distance[before + 1 : i_arrival] <= 0).any():
+        return CascadeSpan(declared_ns, full, full, FULL, float(limit_price))
     i_deadline = int(np.searchsorted(ts, deadline, side="right"))
     resting = distance[i_arrival:i_deadline]
-    if not (resting <= 0).any():
-        return arrival + WINDOW_MARGIN_NS
+    touches = np.flatnonzero(resting <= 0)
+    if not len(touches):
+        end = arrival + WINDOW_MARGIN_NS
+        return CascadeSpan(declared_ns, end, end, UNFILLED, float(limit_price))
     through = np.flatnonzero(resting < 0)
     last_first_fill = int(ts[i_arrival + through[0]]) if len(through) else deadline
-    return last_first_fill + rules.max_hold_ns + WINDOW_MARGIN_NS + 4 * rules.latency_ns
+    safe_end = last_first_fill + rules.max_hold_ns + WINDOW_MARGIN_NS + 4 * rules.latency_ns
+    first_fills = [int(ts[i_arrival + touches[0]])]
+    if len(through):
+        first_fills.append(last_first_fill)
+    exit_guess = max(
+        _replayed_exit(f, side, limit_price, float(quantity), rules, tick, prints)
+        for f in first_fills
+    )
+    end = min(exit_guess + EXIT_MARGIN_NS + 4 * rules.latency_ns, safe_end)
+    return CascadeSpan(declared_ns, end, safe_end, FILLABLE, float(limit_price))
+
+
+def _replayed_exit(
+    first_fill_ns: int,
+    side: str,
+    fill_price: Decimal,
+    quantity: float,
+    rules: WindowRules,
+    tick: Decimal,
+    prints: Prints,
+) -> int:
+    """When ``quantity`` filled at ``fill_price`` would be out: take-profit, stop or max hold."""
+    take_profit, stop = exit_prices(fill_price, side, rules.take_profit, rules.stop_loss, tick)
+    tp, sl = int(take_profit / tick), int(stop / tick)
+    sign = 1 if side == BUY else -1
+    start = int(np.searchsorted(prints.ts, first_fill_ns + rules.latency_ns, side="right"))
+    hold_end = first_fill_ns + rules.max_hold_ns
+    stop_at = int(np.searchsorted(prints.ts, hold_end, side="right"))
+    ts, prices = prints.ts[start:stop_at], sign * prints.ticks[start:stop_at]
+    sizes = prints.sizes[start:stop_at]
+    out = hold_end
+    # Take-profit: prints through it, until their sizes cover the position.
+    filled = np.cumsum(np.where(prices > sign * tp, sizes, 0.0))
+    done = np.flatnonzero(filled >= quantity * (1 - 1e-9))
+    if len(done):
+        out = min(out, int(ts[done[0]]))
+    # Stop: the first print at or through it triggers; the market close walks later prints.
+    triggers = np.flatnonzero(prices <= sign * sl)
+    if len(triggers):
+        walked = np.cumsum(sizes[triggers[0] :])
+        done = np.flatnonzero(walked >= quantity * (1 - 1e-9))
+        if len(done):
+            out = min(out, int(ts[triggers[0] + done[0]]))
+    return out
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -197,85 +321,96 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return windows
 
 
-def cascade_windows(
+def cascade_spans(
     liquidations: pa.Table,
     strategy: dict[str, Any],
     latency_ns: int = 0,
-    prints: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
-    tick: Decimal | None = None,
-) -> list[tuple[int, int]]:
+    prints: Iterable[Prints] | None = None,
+    grid: Grid | None = None,
+) -> list[CascadeSpan]:
     """
-    Merged ``[start, end]`` windows (ns) around every cascade the strategy could act on.
+    A :class:`CascadeSpan` for every cascade the strategy could act on, in order.
 
     Parameters
     ----------
     liquidations : pa.Table
         The instrument's liquidations, sorted by ``ts_init``.
     strategy : dict
-        The strategy's parameters (detector fields, offsets, timeouts).
+        The strategy's parameters (detector fields, offsets, timeouts, exits, size).
     latency_ns : int
         Order latency.
-    prints : iterable of (ts, ticks), optional
+    prints : iterable of Prints, optional
         The instrument's prints in time order, in chunks (e.g. one per catalog file). With
-        them (and ``tick``) each window ends where :func:`cascade_end` says; without them every
-        window spans the full ``entry_timeout + max_hold`` plus margins.
-    tick : Decimal, optional
-        The instrument's price increment.
+        them (and ``grid``) each span is :func:`cascade_span`'s; without them every span is
+        FULL: ``entry_timeout + max_hold`` plus margins.
+    grid : Grid, optional
+        The instrument's price and size grid.
 
     """
     rules = window_rules(strategy, latency_ns)
     declared = declared_cascades(liquidations, strategy)
-    if prints is None or tick is None:
-        return _merge([(t, t + rules.full_span_ns) for t, _ in declared])
-    spans: list[tuple[int, int]] = []
-    buffer_ts = np.empty(0, dtype=np.int64)
-    buffer_ticks = np.empty(0, dtype=np.int64)
-    pending = 0  # declared[pending:] still need prints up to their entry deadline
+    if prints is None or grid is None:
+        return [
+            CascadeSpan(t, t + rules.full_span_ns, t + rules.full_span_ns, FULL, None)
+            for t, _ in declared
+        ]
+    spans: list[CascadeSpan] = []
+    buffer = Prints(*(np.empty(0, dtype=t) for t in (np.int64, np.int64, np.float64)))
+    pending = 0  # declared[pending:] still need prints up to deadline + max hold
+    horizon = rules.entry_timeout_ns + rules.max_hold_ns
 
     def resolve(up_to: int | None) -> None:
         nonlocal pending
         while pending < len(declared):
             declared_ns, side = declared[pending]
-            if up_to is not None and declared_ns + rules.entry_timeout_ns >= up_to:
+            if up_to is not None and declared_ns + horizon >= up_to:
                 return
-            end = cascade_end(declared_ns, side, rules, tick, buffer_ts, buffer_ticks)
-            spans.append((declared_ns, end))
+            spans.append(cascade_span(declared_ns, side, rules, grid, buffer))
             pending += 1
 
-    for ts, ticks in prints:
-        if not len(ts):
+    for chunk in prints:
+        if not len(chunk):
             continue
-        buffer_ts = np.concatenate([buffer_ts, ts])
-        buffer_ticks = np.concatenate([buffer_ticks, ticks])
+        buffer = Prints.join([buffer, chunk])
         # Prints after the buffer's last one come in later chunks, so a cascade is complete
-        # once its deadline is before the last print seen.
-        resolve(int(buffer_ts[-1]))
+        # once its horizon is before the last print seen.
+        resolve(int(buffer.ts[-1]))
         # Drop what no pending cascade can need: all but the last print before the next one.
-        keep_from = len(buffer_ts) - 1
+        keep_from = len(buffer) - 1
         if pending < len(declared):
-            keep_from = int(np.searchsorted(buffer_ts, declared[pending][0], side="left")) - 1
-        keep_from = max(keep_from, 0)
-        buffer_ts, buffer_ticks = buffer_ts[keep_from:], buffer_ticks[keep_from:]
+            keep_from = int(np.searchsorted(buffer.ts, declared[pending][0], side="left")) - 1
+        buffer = buffer.since(max(keep_from, 0))
     resolve(None)
-    return _merge(spans)
+    return spans
 
 
-def read_prints(files: list[Path], tick: Decimal) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(ts_init, price in ticks)`` of each trade file, in order."""
+def cascade_windows(spans: list[CascadeSpan], speculative: bool = True) -> list[tuple[int, int]]:
+    """Merged ``[start, end]`` windows (ns) of the spans: speculative ends, or the safe ones."""
+    return _merge(
+        [(span.declared_ns, span.end_ns if speculative else span.safe_end_ns) for span in spans]
+    )
+
+
+def read_prints(files: list[Path], tick: Decimal) -> Iterator[Prints]:
+    """The prints of each trade file, in order."""
     step = float(tick)
     for f in files:
-        table = pq.read_table(f, columns=["ts_init", "price"])
-        ts = table["ts_init"].to_numpy().astype(np.int64)
-        ticks = np.rint(fixed_to_float(table["price"]) / step).astype(np.int64)
-        yield ts, ticks
+        table = pq.read_table(f, columns=["ts_init", "price", "size"])
+        yield Prints(
+            table["ts_init"].to_numpy().astype(np.int64),
+            np.rint(fixed_to_float(table["price"]) / step).astype(np.int64),
+            fixed_to_float(table["size"]),
+        )
 
 
-def price_increment(catalog: Path, instrument_id: str) -> Decimal | None:
-    """The instrument's price increment, from its definition in the catalog."""
+def instrument_grid(catalog: Path, instrument_id: str) -> Grid | None:
+    """The instrument's price and size grid, from its definition in the catalog."""
+    columns = ["price_increment", "size_increment", "min_quantity"]
     for f in _definition_files(catalog, instrument_id):
-        values = pq.read_table(f, columns=["price_increment"])["price_increment"]
-        if len(values):
-            return Decimal(str(values[0].as_py()))
+        table = pq.read_table(f, columns=columns)
+        if table.num_rows:
+            tick, step, min_qty = (table[c][0].as_py() for c in columns)
+            return Grid(Decimal(str(tick)), Decimal(str(step)), Decimal(str(min_qty or 0)))
     return None
 
 
@@ -313,7 +448,7 @@ def _link(source: Path, target: Path) -> None:
 
 
 #: Bumped whenever the window rules change, so views cut by older rules are not reused.
-VIEW_VERSION = 2
+VIEW_VERSION = 4
 #: Below this much trade data a view is built in-process (starting workers costs more).
 PARALLEL_MIN_BYTES = 2 * 1024**3  # ~35 M trades: ~10 s in one process; spawning costs ~1 s
 
@@ -340,13 +475,17 @@ def _window_params(strategy: dict[str, Any] | None, latency_ns: int) -> dict[str
         "entry_offset": str(rules.entry_offset),
         "entry_timeout_ns": rules.entry_timeout_ns,
         "max_hold_ns": rules.max_hold_ns,
+        "take_profit": str(rules.take_profit),
+        "stop_loss": str(rules.stop_loss),
+        "trade_notional": str(rules.trade_notional),
         "latency_ns": latency_ns,
     }
 
 
-def _view_key(catalog: Path, params: dict[str, dict[str, Any] | None]) -> str:
+def _view_key(catalog: Path, params: dict[str, dict[str, Any] | None], speculative: bool) -> str:
     """A key of the source files and the window parameters: a cached view needs no reading."""
-    digest = hashlib.sha256(f"v{VIEW_VERSION}".encode())
+    margins = f"{WINDOW_MARGIN_NS}:{EXIT_MARGIN_NS}"
+    digest = hashlib.sha256(f"v{VIEW_VERSION}:{speculative}:{margins}".encode())
     for instrument_id in params:
         files = [
             *_files(catalog, TRADES.directory, instrument_id),
@@ -366,6 +505,7 @@ def _build_instrument(
     instrument_id: str,
     strategy: dict[str, Any] | None,
     latency_ns: int,
+    speculative: bool,
 ) -> tuple[int, int, int]:
     """Write one instrument's part of a view; ``(trades in, trades kept, windows or -1)``."""
     for f in [
@@ -376,14 +516,20 @@ def _build_instrument(
     trade_files = _files(catalog, TRADES.directory, instrument_id)
     windows = None
     if strategy is not None:
-        tick = price_increment(catalog, instrument_id)
-        windows = cascade_windows(
+        grid = instrument_grid(catalog, instrument_id)
+        spans = cascade_spans(
             read_liquidations(catalog, instrument_id),
             strategy,
             latency_ns,
-            read_prints(trade_files, tick) if tick is not None else None,
-            tick,
+            read_prints(trade_files, grid.tick) if grid is not None else None,
+            grid,
         )
+        windows = cascade_windows(spans, speculative)
+        target = staging / _SPANS_DIR / f"{instrument_id}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tick = float(grid.tick) if grid is not None else 0.0
+        rows = [[*astuple(span)[:4], span.limit, tick] for span in spans]
+        target.write_text(json.dumps({"speculative": speculative, "spans": rows}))
     trades_in = trades_kept = 0
     for f in trade_files:
         table = pq.read_table(f)
@@ -422,6 +568,7 @@ def build_execution_view(
     latency_ns: int = 0,
     views_root: Path | None = None,
     workers: int | None = None,
+    speculative: bool = True,
 ) -> ViewStats:
     """
     Build (or reuse) the execution view of ``catalog`` for ``symbols``.
@@ -441,6 +588,9 @@ def build_execution_view(
     workers : int, optional
         Processes building instruments side by side (default: one per core for large
         catalogs, in-process for small ones). The view is the same either way.
+    speculative : bool
+        Cut windows at the replayed exits (check the run with :func:`window_violations`), or
+        only at the proven bounds.
 
     """
     catalog = Path(catalog)
@@ -450,18 +600,20 @@ def build_execution_view(
         for symbol, instrument_id in zip(symbols, instrument_ids, strict=True)
     }
     params = {i: _window_params(s, latency_ns) for i, s in per_instrument.items()}
-    key = _view_key(catalog, params)
+    key = _view_key(catalog, params, speculative)
     root = Path(views_root) if views_root else catalog.parent / "exec_views"
     view = root / key
     stats_file = view / _COMPLETE
     if stats_file.exists():
         saved = json.loads(stats_file.read_text())
-        return ViewStats(view, saved["trades_in"], saved["trades_kept"], saved["windows"])
+        return ViewStats(
+            view, saved["trades_in"], saved["trades_kept"], saved["windows"], saved["speculative"]
+        )
 
     staging = root / f".{key}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    jobs = [(catalog, staging, i, s, latency_ns) for i, s in per_instrument.items()]
+    jobs = [(catalog, staging, i, s, latency_ns, speculative) for i, s in per_instrument.items()]
     n_workers = _workers(catalog, instrument_ids, workers)
     if n_workers == 1:
         results = [_build_instrument(*job) for job in jobs]
@@ -473,10 +625,103 @@ def build_execution_view(
     trades_in = sum(r[0] for r in results)
     trades_kept = sum(r[1] for r in results)
     counts = {i: r[2] for i, r in zip(per_instrument, results, strict=True)}
+    speculative = speculative and strategies is not None
     (staging / _COMPLETE).write_text(
-        json.dumps({"trades_in": trades_in, "trades_kept": trades_kept, "windows": counts})
+        json.dumps(
+            {
+                "trades_in": trades_in,
+                "trades_kept": trades_kept,
+                "windows": counts,
+                "speculative": speculative,
+            }
+        )
     )
     if view.exists():
         shutil.rmtree(view)
     staging.rename(view)
-    return ViewStats(view, trades_in, trades_kept, counts)
+    return ViewStats(view, trades_in, trades_kept, counts, speculative)
+
+
+def window_violations(view: Path, folder: Path, symbols: list[str]) -> list[str]:
+    """
+    Check a run on a speculative view: did every trade end inside its window?
+
+    If, in the windowed run, each strategy was idle (no order, no position) whenever prints were
+    left out, the run saw every print that could change it, so it is the run with every trade.
+    A trade's activity is every order event from its entry to its exit. The one exception is
+    an UNFILLED entry waiting for its cancel: no print reached its limit (checked in the data),
+    so it may outlive its window - if it never fills. The entry price must also be the
+    replayed one, or the replay did not describe this run.
+
+    Returns
+    -------
+    list[str]
+        One line per trade that breaks this; empty if the run stands.
+
+    """
+    problems = []
+    for symbol in symbols:
+        instrument_id = instrument_id_for(symbol)
+        spans_file = view / _SPANS_DIR / f"{instrument_id}.json"
+        log = folder / f"events-{symbol}.jsonl"
+        if not spans_file.exists() or not log.exists():
+            continue
+        saved = json.loads(spans_file.read_text())
+        spans = {int(row[0]): row for row in saved["spans"]}
+        end_column = 1 if saved["speculative"] else 2
+        windows = _merge([(int(row[0]), int(row[end_column])) for row in saved["spans"]])
+        starts = np.array([w[0] for w in windows], dtype=np.int64)
+        for declared, activity in _trades_activity(log).items():
+            span = spans.get(declared)
+            if span is None:
+                problems.append(f"{symbol} {declared}: a trade on a cascade the view did not see")
+                continue
+            _, _, _, kind, limit, tick = span
+            end = windows[int(np.searchsorted(starts, declared, side="right")) - 1][1]
+            price = activity["price"]
+            if limit is not None and abs(price - limit) > tick / 2:
+                problems.append(f"{symbol} {declared}: entry at {price}, replayed {limit}")
+            late = [e for e in activity["events"] if e["ts"] > end]
+            if kind == UNFILLED:
+                filled = any(e["event"] == "entry_fill" for e in activity["events"])
+                late = [e for e in late if e["event"] != "entry_unfilled"] if not filled else late
+            if late:
+                problems.append(
+                    f"{symbol} {declared}: {late[0]['event']} at {late[0]['ts']} after the "
+                    f"window's end {end} ({kind})"
+                )
+    return problems
+
+
+_ACTIVITY = {
+    "entry_submitted",
+    "entry_rejected",
+    "entry_fill",
+    "entry_unfilled",
+    "exit_fill",
+    "exit_rejected",
+    "exit",
+}
+
+
+def _trades_activity(log: Path) -> dict[int, dict[str, Any]]:
+    """Per trade (its cascade's declaration): the entry price and every order event."""
+    trades: dict[int, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    with log.open(encoding="utf-8") as f:
+        for line in f:
+            if '"event": "liquidation"' in line[:120]:
+                continue  # the bulk of the log; not order activity
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            kind = event.get("event")
+            if kind not in _ACTIVITY:
+                continue
+            if kind == "entry_submitted" and event["declared_ns"] not in trades:
+                current = {"price": event["price"], "events": []}
+                trades[event["declared_ns"]] = current
+            if current is not None:
+                current["events"].append(event)
+    return trades

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from backtests.execution_view import ViewStats
 from backtests.execution_view import build_execution_view
+from backtests.execution_view import window_violations
 from backtests.records import CascadeRecord
 from backtests.records import RunRecords
 from backtests.records import SignalRecord
@@ -275,27 +276,43 @@ def records_from_events(spec: RunSpec, folder: Path, span: tuple[int, int]) -> R
     )
 
 
-def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -> RunResult:
-    """Run one spec; its event logs land in ``folder``."""
+def _run_node(config: Any) -> Any:
     from nautilus_trader.backtest.node import BacktestNode
 
+    node = BacktestNode(configs=[config])
+    node.run()
+    return node
+
+
+def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -> RunResult:
+    """Run one spec; its event logs land in ``folder``."""
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("events-*.jsonl"):
         old.unlink()  # a rerun into the same folder must not append to old logs
     view = None
     if spec.system == "crash_reversion":
-        config = build_crash_run_config(spec, folder)
+        node = _run_node(build_crash_run_config(spec, folder))
     else:
-        view = build_execution_view(
-            spec.catalog,
-            list(spec.symbols),
-            spec.strategies if spec.trade_windows else None,
-            int(spec.venue.latency_ms * NS_PER_MS),
-        )
-        config = build_run_config(spec, view.path, folder)
-    node = BacktestNode(configs=[config])
-    node.run()
+        latency_ns = int(spec.venue.latency_ms * NS_PER_MS)
+        strategies = spec.strategies if spec.trade_windows else None
+        view = build_execution_view(spec.catalog, list(spec.symbols), strategies, latency_ns)
+        node = _run_node(build_run_config(spec, view.path, folder))
+        problems = window_violations(view.path, folder, list(spec.symbols))
+        if problems:
+            # The speculative windows cut a trade short: its result may differ from a run on
+            # every trade. Run again on the proven windows, which need no such check.
+            echo(
+                f"trade windows: {len(problems)} trade(s) outlived their window "
+                f"(first: {problems[0]}); running again on the proven windows"
+            )
+            node.dispose()
+            for log in folder.glob("events-*.jsonl"):
+                log.unlink()
+            view = build_execution_view(
+                spec.catalog, list(spec.symbols), strategies, latency_ns, speculative=False
+            )
+            node = _run_node(build_run_config(spec, view.path, folder))
     if spec.system == "crash_reversion":
         records = crash_records(spec, folder)
     else:

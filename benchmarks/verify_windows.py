@@ -40,7 +40,7 @@ def main() -> int:
         Path(args.config), [f"run.catalog={args.catalog}", *args.overrides], scenarios=False
     )[0]
     root = Path(tempfile.mkdtemp(prefix="verify-windows-"))
-    windowed = run_spec(replace(spec, trade_windows=True), root / "windowed", echo=lambda _: None)
+    windowed = run_spec(replace(spec, trade_windows=True), root / "windowed", echo=print)
     full = run_spec(replace(spec, trade_windows=False), root / "full", echo=lambda _: None)
     kept, total = windowed.view.trades_kept, full.view.trades_kept
     a, b = _decisions(root / "windowed"), _decisions(root / "full")

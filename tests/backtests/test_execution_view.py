@@ -12,9 +12,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from backtests.execution_view import EXIT_MARGIN_NS
+from backtests.execution_view import FILLABLE
+from backtests.execution_view import UNFILLED
 from backtests.execution_view import WINDOW_MARGIN_NS
+from backtests.execution_view import CascadeSpan
+from backtests.execution_view import Grid
+from backtests.execution_view import Prints
 from backtests.execution_view import WindowRules
-from backtests.execution_view import cascade_end
+from backtests.execution_view import cascade_span
+from backtests.execution_view import cascade_spans
 from backtests.execution_view import cascade_windows
 from backtests.execution_view import window_rules
 from strategies.order_prices import BUY
@@ -35,10 +42,25 @@ FULL = DECLARED + RULES.full_span_ns
 # Reference 2000.00: a BUY rests at 1997.00, a SELL at 2003.00.
 
 
+GRID = Grid(TICK, Decimal("0.01"), Decimal("0.01"))  # 2000 USDT at 1997 -> 1.00 ETH
+
+
+def _prints(*prints: tuple) -> Prints:
+    """``(seconds, price[, size])``; size 100 unless given."""
+    return Prints(
+        np.array([int(p[0] * S) for p in prints], dtype=np.int64),
+        np.array([int(Decimal(p[1]) / TICK) for p in prints], dtype=np.int64),
+        np.array([p[2] if len(p) > 2 else 100.0 for p in prints], dtype=np.float64),
+    )
+
+
+def _span(side: str, *prints: tuple) -> CascadeSpan:
+    return cascade_span(DECLARED, side, RULES, GRID, _prints(*prints))
+
+
 def _end(side: str, *prints: tuple[float, str]) -> int:
-    ts = np.array([int(t * S) for t, _ in prints], dtype=np.int64)
-    ticks = np.array([int(Decimal(p) / TICK) for _, p in prints], dtype=np.int64)
-    return cascade_end(DECLARED, side, RULES, TICK, ts, ticks)
+    """The proven end."""
+    return _span(side, *prints).safe_end_ns
 
 
 def _after_fill(first_fill_ns: int) -> int:
@@ -80,6 +102,84 @@ def test_no_reference_price_keeps_the_full_span() -> None:
     assert _end(BUY, (1000.5, "2000.00")) == FULL
 
 
+def _after_exit(exit_ns: int) -> int:
+    return exit_ns + EXIT_MARGIN_NS + 4 * RULES.latency_ns
+
+
+def test_unfilled_entries_are_proven_so_nothing_is_speculative() -> None:
+    span = _span(BUY, (999, "2000.00"), (1500, "1998.00"))
+    assert span.kind == UNFILLED
+    assert span.end_ns == span.safe_end_ns == ARRIVAL + WINDOW_MARGIN_NS
+    assert span.limit == 1997.00
+
+
+def test_speculative_end_follows_the_take_profit() -> None:
+    # Fill at 1997.00 (touch at 1500, through at 1501); TP 2000.00, stop 1992.01.
+    span = _span(
+        BUY,
+        (999, "2000.00"),
+        (1500, "1997.00"),
+        (1501, "1996.99"),
+        (1530, "2000.00"),  # touches the TP: conservative does not fill yet
+        (1540, "2000.01"),  # through the TP
+        (1600, "1990.00"),
+    )
+    assert span.kind == FILLABLE
+    assert span.safe_end_ns == _after_fill(1501 * S)
+    assert span.end_ns == _after_exit(1540 * S)
+
+
+def test_speculative_end_follows_the_stop() -> None:
+    span = _span(BUY, (999, "2000.00"), (1500, "1996.99"), (1550, "1992.01"), (1600, "2001"))
+    assert span.end_ns == _after_exit(1550 * S)
+
+
+def test_speculative_end_takes_the_later_of_the_touch_and_through_fills() -> None:
+    # From the touch at 1500 the TP print at 1510 exits; filled only at 1520 (through), the
+    # position waits for the next TP print at 1700.
+    span = _span(
+        BUY,
+        (999, "2000.00"),
+        (1500, "1997.00"),
+        (1510, "2000.01"),
+        (1520, "1996.99"),
+        (1700, "2000.01"),
+    )
+    assert span.end_ns == _after_exit(1700 * S)
+
+
+def test_speculative_take_profit_needs_prints_covering_the_position() -> None:
+    # 1.00 ETH: prints through the TP of 0.4, 0.4 (a touch of 5 does not count), then 0.4.
+    span = _span(
+        BUY,
+        (999, "2000.00"),
+        (1500, "1996.99"),
+        (1540, "2000.01", 0.4),
+        (1550, "2000.02", 0.4),
+        (1560, "2000.00", 5.0),
+        (1570, "1999.00", 5.0),
+        (1580, "2000.01", 0.4),
+    )
+    assert span.end_ns == _after_exit(1580 * S)
+
+
+def test_speculative_stop_walks_prints_until_the_position_is_closed() -> None:
+    span = _span(
+        BUY,
+        (999, "2000.00"),
+        (1500, "1996.99"),
+        (1550, "1992.00", 0.5),  # triggers the stop, fills half
+        (1560, "1995.00", 0.3),
+        (1570, "1996.00", 0.3),  # the market close is done here
+    )
+    assert span.end_ns == _after_exit(1570 * S)
+
+
+def test_speculative_end_without_an_exit_is_the_max_hold() -> None:
+    span = _span(SELL, (999, "2000.00"), (1500, "2003.01"), (1600, "2001.00"))
+    assert span.end_ns == span.safe_end_ns == _after_fill(1500 * S)
+
+
 def _liquidations(declared_s: list[float]) -> pa.Table:
     ts = sorted(int(t * S) + shift for t in declared_s for shift in (-10 * S, 0))
     n = len(ts)
@@ -102,10 +202,17 @@ def test_windows_do_not_depend_on_how_prints_are_chunked(chunk: int) -> None:
     strategy = {"warm_threshold": 10_000.0}
     declared = [float(t) / S for t in ts[:: len(ts) // 40][1:]]
     liquidations = _liquidations(declared)
-    whole = cascade_windows(liquidations, strategy, 0, [(ts, ticks)], TICK)
-    chunks = [(ts[i : i + chunk], ticks[i : i + chunk]) for i in range(0, len(ts), chunk)]
-    assert cascade_windows(liquidations, strategy, 0, iter(chunks), TICK) == whole
-    full = cascade_windows(liquidations, strategy)
+    sizes = rng.uniform(0.01, 2.0, len(ts))
+    whole_prints = Prints(ts, ticks, sizes)
+    spans = cascade_spans(liquidations, strategy, 0, [whole_prints], GRID)
+    chunks = [
+        Prints(ts[i : i + chunk], ticks[i : i + chunk], sizes[i : i + chunk])
+        for i in range(0, len(ts), chunk)
+    ]
+    assert cascade_spans(liquidations, strategy, 0, iter(chunks), GRID) == spans
+    whole = cascade_windows(spans, speculative=False)
+    assert all(s.end_ns <= s.safe_end_ns for s in spans)
+    full = cascade_windows(cascade_spans(liquidations, strategy))
     assert len(whole) == len(full) == len(declared)  # one per cascade, all far apart
     for (start, end), (full_start, full_end) in zip(whole, full, strict=True):
         assert start == full_start

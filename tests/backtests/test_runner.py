@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from backtests import execution_view
 from backtests.execution_view import build_execution_view
 from backtests.run_config import ConfigError
 from backtests.run_config import load_runs
@@ -61,6 +62,7 @@ def test_trade_windows_give_identical_results(
     windowed = run_spec(spec, tmp_path / "windowed")
     full = run_spec(replace(spec, trade_windows=False), tmp_path / "full")
     try:
+        assert windowed.view.speculative  # the checked, speculative windows held
         assert windowed.view.trades_kept < 0.5 * full.view.trades_kept  # it did skip trades
         assert len(windowed.records.trades) >= 5  # and there is something to compare
         assert _trades(windowed) == _trades(full)
@@ -70,6 +72,24 @@ def test_trade_windows_give_identical_results(
         assert _decisions(tmp_path / "windowed") == _decisions(tmp_path / "full")
     finally:
         windowed.dispose()
+        full.dispose()
+
+
+def test_a_trade_outliving_its_speculative_window_reruns_on_proven_windows(
+    small_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows that end 10 minutes *before* each replayed exit: positions get cut short.
+    monkeypatch.setattr(execution_view, "EXIT_MARGIN_NS", -600 * 1_000_000_000)
+    spec = _spec(small_catalog, "venue.latency_ms=250")
+    said: list[str] = []
+    rerun = run_spec(spec, tmp_path / "rerun", echo=said.append)
+    full = run_spec(replace(spec, trade_windows=False), tmp_path / "full")
+    try:
+        assert said and "outlived their window" in said[0]
+        assert rerun.view.speculative is False
+        assert _decisions(tmp_path / "rerun") == _decisions(tmp_path / "full")
+    finally:
+        rerun.dispose()
         full.dispose()
 
 
@@ -101,7 +121,6 @@ def test_strategy_exceptions_fail_the_run(small_catalog: Path, tmp_path: Path) -
     from msgspec.structs import replace as replace_struct
     from nautilus_trader.backtest.node import BacktestNode
 
-    from backtests.execution_view import build_execution_view
     from backtests.runner import build_run_config
 
     spec = _spec(small_catalog)
