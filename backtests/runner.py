@@ -295,24 +295,25 @@ def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -
         node = _run_node(build_crash_run_config(spec, folder))
     else:
         latency_ns = int(spec.venue.latency_ms * NS_PER_MS)
-        strategies = spec.strategies if spec.trade_windows else None
-        view = build_execution_view(spec.catalog, list(spec.symbols), strategies, latency_ns)
-        node = _run_node(build_run_config(spec, view.path, folder))
-        problems = window_violations(view.path, folder, list(spec.symbols))
-        if problems:
-            # The speculative windows cut a trade short: its result may differ from a run on
-            # every trade. Run again on the proven windows, which need no such check.
+        # Speculative windows, then the proven ones, then every trade: each run is checked
+        # (every trade ended inside its window), so a run that stands is the full run's twin.
+        attempts = [(spec.strategies, True), (spec.strategies, False)] if spec.trade_windows else []
+        for strategies, speculative in [*attempts, (None, False)]:
+            view = build_execution_view(
+                spec.catalog, list(spec.symbols), strategies, latency_ns, speculative=speculative
+            )
+            node = _run_node(build_run_config(spec, view.path, folder))
+            problems = window_violations(view.path, folder, list(spec.symbols))
+            if not problems or strategies is None:
+                break
             echo(
                 f"trade windows: {len(problems)} trade(s) outlived their window "
-                f"(first: {problems[0]}); running again on the proven windows"
+                f"(first: {problems[0]}); running again on "
+                + ("the proven windows" if speculative else "every trade")
             )
             node.dispose()
             for log in folder.glob("events-*.jsonl"):
                 log.unlink()
-            view = build_execution_view(
-                spec.catalog, list(spec.symbols), strategies, latency_ns, speculative=False
-            )
-            node = _run_node(build_run_config(spec, view.path, folder))
     if spec.system == "crash_reversion":
         records = crash_records(spec, folder)
     else:

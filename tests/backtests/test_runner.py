@@ -93,6 +93,24 @@ def test_a_trade_outliving_its_speculative_window_reruns_on_proven_windows(
         full.dispose()
 
 
+def test_proven_windows_failing_the_check_fall_back_to_every_trade(
+    small_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Margins negative enough to cut every trade short, proven windows included.
+    monkeypatch.setattr(execution_view, "EXIT_MARGIN_NS", -3600 * 1_000_000_000)
+    monkeypatch.setattr(execution_view, "WINDOW_MARGIN_NS", -1800 * 1_000_000_000)
+    said: list[str] = []
+    result = run_spec(_spec(small_catalog), tmp_path / "run", echo=said.append)
+    try:
+        assert len(said) == 2
+        assert said[0].endswith("running again on the proven windows")
+        assert said[1].endswith("running again on every trade")
+        assert result.view.trades_kept == result.view.trades_in
+        assert len(result.records.trades) >= 5
+    finally:
+        result.dispose()
+
+
 def test_events_reduce_to_consistent_records(small_catalog: Path, tmp_path: Path) -> None:
     result = run_spec(_spec(small_catalog), tmp_path / "run")
     try:
