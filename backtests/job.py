@@ -121,7 +121,9 @@ def run_job(
         view = result.view
         fed = ""
         if view is not None:
-            kind = "cascade windows" if spec.trade_windows else "all"
+            kind = "all"
+            if view.trades_kept < view.trades_in:
+                kind = "speculative windows, checked" if view.speculative else "proven windows"
             fed = f"; trades fed {view.trades_kept:,} of {view.trades_in:,} ({kind})"
         echo(f"  {result.seconds:.1f} s{fed}")
         results.append(result)
