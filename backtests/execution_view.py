@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple
 from dataclasses import dataclass
+from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -192,10 +193,8 @@ class Prints:
     @staticmethod
     def join(parts: list[Prints]) -> Prints:
         """One run of prints from several, in order."""
-        return Prints(*(np.concatenate([getattr(p, f) for p in parts]) for f in PRINT_FIELDS))
-
-
-PRINT_FIELDS = ("ts", "ticks", "sizes")
+        names = [f.name for f in fields(Prints)]
+        return Prints(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
 
 
 @dataclass(frozen=True)
