@@ -64,6 +64,7 @@ from data_loaders.instruments import instrument_id_for
 from strategies.cascade_detector import LONG
 from strategies.cascade_detector import CascadeDetector
 from strategies.cascade_detector import DetectorParams
+from strategies.event_log import read_events
 from strategies.order_prices import BUY
 from strategies.order_prices import SELL
 from strategies.order_prices import entry_price
@@ -707,20 +708,13 @@ def _trades_activity(log: Path) -> dict[int, dict[str, Any]]:
     """Per trade (its cascade's declaration): the entry price and every order event."""
     trades: dict[int, dict[str, Any]] = {}
     current: dict[str, Any] | None = None
-    with log.open(encoding="utf-8") as f:
-        for line in f:
-            if '"event": "liquidation"' in line[:120]:
-                continue  # the bulk of the log; not order activity
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            kind = event.get("event")
-            if kind not in _ACTIVITY:
-                continue
-            if kind == "entry_submitted" and event["declared_ns"] not in trades:
-                current = {"price": event["price"], "events": []}
-                trades[event["declared_ns"]] = current
-            if current is not None:
-                current["events"].append(event)
+    for event in read_events(log, skip=("liquidation",)):
+        kind = event.get("event")
+        if kind not in _ACTIVITY:
+            continue
+        if kind == "entry_submitted" and event["declared_ns"] not in trades:
+            current = {"price": event["price"], "events": []}
+            trades[event["declared_ns"]] = current
+        if current is not None:
+            current["events"].append(event)
     return trades

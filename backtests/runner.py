@@ -226,12 +226,20 @@ def build_crash_run_config(spec: RunSpec, folder: Path) -> Any:
     return _run_config(spec, data, [strategy])
 
 
+def decision_events(folder: Path) -> list[dict[str, Any]]:
+    """Every logged event of a run but the liquidations: cascades, orders, fills, exits, skips."""
+    return [
+        e for f in sorted(folder.glob("events-*.jsonl")) for e in read_events(f, ("liquidation",))
+    ]
+
+
 def records_from_events(spec: RunSpec, folder: Path, span: tuple[int, int]) -> RunRecords:
     """Reduce the strategies' event logs to run records."""
     cascades, signals, trades = [], [], []
     for symbol in spec.symbols:
         path = folder / f"events-{symbol}.jsonl"
-        events = read_events(path) if path.exists() else []
+        # Liquidation lines are most of a long run's log and none of its records.
+        events = read_events(path, skip=("liquidation",)) if path.exists() else []
         filled = {e["declared_ns"] for e in events if e["event"] == "entry_fill"}
         seen_signals = set()
         for e in events:

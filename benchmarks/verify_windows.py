@@ -17,17 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from backtests.run_config import load_runs
+from backtests.runner import decision_events
 from backtests.runner import run_spec
-from strategies.event_log import read_events
-
-
-def _decisions(folder: Path) -> list[dict]:
-    return [
-        e
-        for f in sorted(folder.glob("events-*.jsonl"))
-        for e in read_events(f)
-        if e["event"] != "liquidation"
-    ]
 
 
 def main() -> int:
@@ -43,7 +34,7 @@ def main() -> int:
     windowed = run_spec(replace(spec, trade_windows=True), root / "windowed", echo=print)
     full = run_spec(replace(spec, trade_windows=False), root / "full", echo=lambda _: None)
     kept, total = windowed.view.trades_kept, full.view.trades_kept
-    a, b = _decisions(root / "windowed"), _decisions(root / "full")
+    a, b = decision_events(root / "windowed"), decision_events(root / "full")
     print(f"trades fed: {kept:,} of {total:,} ({kept / total:.1%})")
     print(f"round trips: {len(windowed.records.trades)} windowed, {len(full.records.trades)} full")
     print(f"events compared: {len(a)} windowed, {len(b)} full")

@@ -11,9 +11,9 @@ from backtests import execution_view
 from backtests.execution_view import build_execution_view
 from backtests.run_config import ConfigError
 from backtests.run_config import load_runs
+from backtests.runner import decision_events
 from backtests.runner import run_spec
 from data_loaders.sample_catalog import build_sample_catalog
-from strategies.event_log import read_events
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "backtest_sample.toml"
 
@@ -44,16 +44,6 @@ def _trades(result) -> list[tuple]:
     ]
 
 
-def _decisions(folder: Path) -> list[dict]:
-    """Every event but the liquidations themselves: cascades, orders, fills, exits, skips."""
-    return [
-        e
-        for f in sorted(folder.glob("events-*.jsonl"))
-        for e in read_events(f)
-        if e["event"] != "liquidation"
-    ]
-
-
 @pytest.mark.parametrize("fills", ["conservative", "optimistic"])
 def test_trade_windows_give_identical_results(
     small_catalog: Path, tmp_path: Path, fills: str
@@ -69,7 +59,7 @@ def test_trade_windows_give_identical_results(
         assert windowed.records.signals == full.records.signals
         assert windowed.records.cascades == full.records.cascades
         # Same orders at the same times and prices, same fills, same skips.
-        assert _decisions(tmp_path / "windowed") == _decisions(tmp_path / "full")
+        assert decision_events(tmp_path / "windowed") == decision_events(tmp_path / "full")
     finally:
         windowed.dispose()
         full.dispose()
@@ -87,7 +77,7 @@ def test_a_trade_outliving_its_speculative_window_reruns_on_proven_windows(
     try:
         assert said and "outlived their window" in said[0]
         assert rerun.view.speculative is False
-        assert _decisions(tmp_path / "rerun") == _decisions(tmp_path / "full")
+        assert decision_events(tmp_path / "rerun") == decision_events(tmp_path / "full")
     finally:
         rerun.dispose()
         full.dispose()

@@ -42,3 +42,15 @@ def test_stamp_is_iso_utc_with_nanoseconds(tmp_path: Path, ts_ns: int) -> None:
         second["time"][:19] == f"{datetime.fromtimestamp(ts_ns // S + 1, tz=UTC):%Y-%m-%dT%H:%M:%S}"
     )
     assert second["extra"] == "x"
+
+
+def test_readers_can_skip_event_kinds_without_parsing_them(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path)
+    for i in range(3):
+        log.write(i * S, "liquidation", "ETHUSDT", side="LONG")
+        log.write(i * S + 1, "entry_submitted", "ETHUSDT", note='"event": "liquidation"')
+    log.close()
+    kept = read_events(path, skip=("liquidation",))
+    assert [e["event"] for e in kept] == ["entry_submitted"] * 3  # a field quoting it stays
+    assert len(read_events(path)) == 6
