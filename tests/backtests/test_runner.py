@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backtests import execution_view
+from backtests import trade_windows
 from backtests.execution_view import build_execution_view
 from backtests.run_config import ConfigError
 from backtests.run_config import load_runs
@@ -69,7 +69,7 @@ def test_a_trade_outliving_its_speculative_window_reruns_on_proven_windows(
     small_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Windows that end 10 minutes *before* each replayed exit: positions get cut short.
-    monkeypatch.setattr(execution_view, "EXIT_MARGIN_NS", -600 * 1_000_000_000)
+    monkeypatch.setattr(trade_windows, "EXIT_MARGIN_NS", -600 * 1_000_000_000)
     spec = _spec(small_catalog, "venue.latency_ms=250")
     said: list[str] = []
     rerun = run_spec(spec, tmp_path / "rerun", echo=said.append)
@@ -87,8 +87,8 @@ def test_proven_windows_failing_the_check_fall_back_to_every_trade(
     small_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Margins negative enough to cut every trade short, proven windows included.
-    monkeypatch.setattr(execution_view, "EXIT_MARGIN_NS", -3600 * 1_000_000_000)
-    monkeypatch.setattr(execution_view, "WINDOW_MARGIN_NS", -1800 * 1_000_000_000)
+    monkeypatch.setattr(trade_windows, "EXIT_MARGIN_NS", -3600 * 1_000_000_000)
+    monkeypatch.setattr(trade_windows, "WINDOW_MARGIN_NS", -1800 * 1_000_000_000)
     said: list[str] = []
     result = run_spec(_spec(small_catalog), tmp_path / "run", echo=said.append)
     try:

@@ -12,18 +12,18 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from backtests.execution_view import EXIT_MARGIN_NS
-from backtests.execution_view import FILLABLE
-from backtests.execution_view import UNFILLED
-from backtests.execution_view import WINDOW_MARGIN_NS
-from backtests.execution_view import CascadeSpan
-from backtests.execution_view import Grid
-from backtests.execution_view import Prints
-from backtests.execution_view import WindowRules
-from backtests.execution_view import cascade_span
-from backtests.execution_view import cascade_spans
-from backtests.execution_view import cascade_windows
-from backtests.execution_view import window_rules
+from backtests.trade_windows import EXIT_MARGIN_NS
+from backtests.trade_windows import FILLABLE
+from backtests.trade_windows import UNFILLED
+from backtests.trade_windows import WINDOW_MARGIN_NS
+from backtests.trade_windows import CascadeSpan
+from backtests.trade_windows import Grid
+from backtests.trade_windows import Prints
+from backtests.trade_windows import WindowRules
+from backtests.trade_windows import cascade_span
+from backtests.trade_windows import cascade_spans
+from backtests.trade_windows import cascade_windows
+from backtests.trade_windows import window_rules
 from strategies.order_prices import BUY
 from strategies.order_prices import SELL
 
