@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE_DIR ?= data/sample
 CATALOG ?= data/catalog
 
-.PHONY: venv test lint backtest sample clean
+.PHONY: venv test test-fast lint backtest sample clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ lint: venv
 
 test: venv lint
 	$(BIN)/python -m pytest
+
+# Skips the slow end-to-end tests (wheel install into a fresh virtualenv); CI runs them all.
+test-fast: venv lint
+	$(BIN)/python -m pytest -m "not slow"
 
 # Generates the deterministic sample market in raw wire formats (skipped if present),
 # loads it into the catalog like real data, then runs the main job.

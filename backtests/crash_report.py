@@ -2,20 +2,20 @@
 
 ``../shared/seeds/002_*.txt`` reports total trades, total return, mean return per trade, max
 drawdown, Sharpe and annualised alpha, plus a table per period with its market regime. Every
-figure here is computed from :class:`~strategies.crash_reversion.CrashReversion`'s event log
-(``exit`` lines are the trades, ``crash``/``crash_join`` lines the events) and the bar closes.
+figure here is computed from :class:`~liqcascade.strategies.crash_reversion.CrashReversion`'s event
+log (``exit`` lines are the trades, ``crash``/``crash_join`` lines the events) and the bar closes.
 
-Conventions (those of :mod:`backtests.metrics`, whose helpers do the arithmetic)
+Conventions (those of :mod:`liqcascade.backtests.metrics`, whose helpers do the arithmetic)
 ------------------------------------------------------------------------------
 * Days are UTC calendar days; a year is 365 days. The run spans the first to the last bar
   close; every day in it counts, days without a closed trade with a return of 0.
 * Strategy equity is *realised*: starting balance plus the PnL (after fees) of closed trades,
-  stepped at each exit (:func:`~backtests.metrics.equity_curve`,
-  :func:`~backtests.metrics.daily_returns`). Positions open at the end are not counted.
+  stepped at each exit (:func:`~liqcascade.backtests.metrics.equity_curve`,
+  :func:`~liqcascade.backtests.metrics.daily_returns`). Positions open at the end are not counted.
 * **Total return** = total PnL / starting balance. **Mean return per trade** = mean of
   PnL / entry notional. **Max drawdown** = worst peak-to-trough fall of the realised equity.
   **Sharpe** = mean / std of the daily returns x sqrt(365)
-  (:func:`~backtests.metrics.sharpe_from_daily`).
+  (:func:`~liqcascade.backtests.metrics.sharpe_from_daily`).
 * **Benchmark**: equal-weight buy-and-hold of the same assets, bought at the first bar close
   at which every asset has a price and never rebalanced: value = mean over assets of
   close / first close (1.0 at the start). Its day-end value is the last close stamped within
@@ -41,16 +41,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from backtests.metrics import DAYS_PER_YEAR
-from backtests.metrics import daily_returns
-from backtests.metrics import equity_curve
-from backtests.metrics import max_drawdown_pct
-from backtests.metrics import sharpe_from_daily
-from backtests.plots import IncludePlotlyJs
-from backtests.records import RunRecords
-from backtests.records import TradeRecord
-from backtests.records import trade_from_exit_event
-from strategies.event_log import read_events
+from liqcascade.backtests.metrics import DAYS_PER_YEAR
+from liqcascade.backtests.metrics import daily_returns
+from liqcascade.backtests.metrics import equity_curve
+from liqcascade.backtests.metrics import max_drawdown_pct
+from liqcascade.backtests.metrics import sharpe_from_daily
+from liqcascade.backtests.plots import IncludePlotlyJs
+from liqcascade.backtests.records import RunRecords
+from liqcascade.backtests.records import TradeRecord
+from liqcascade.backtests.records import trade_from_exit_event
+from liqcascade.strategies.event_log import read_events
 
 BEAR, BULL, SIDEWAYS = "bear", "bull", "sideways"
 PERIOD_COLUMNS = (

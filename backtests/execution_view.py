@@ -12,9 +12,10 @@ Two transformations, both made so fills are conservative and runs are fast:
    ``[declaration, declaration + entry_timeout + max_hold + margin]`` of some cascade, and
    cascades depend only on liquidations. So only trades inside the union of those windows -
    plus the last print before each window, which is the entry's reference price - can change
-   a result. The windows come from the same :class:`~strategies.cascade_detector.CascadeDetector`
-   the strategy runs, over every liquidation in the catalog, and are cut by replaying the
-   strategy's rules on the prints (:mod:`backtests.trade_windows`):
+   a result. The windows come from the same
+   :class:`~liqcascade.strategies.cascade_detector.CascadeDetector` the strategy runs, over every
+   liquidation in the catalog, and are cut by replaying the strategy's rules on the prints
+   (:mod:`liqcascade.backtests.trade_windows`):
 
    * *proven* cuts: an entry no print reaches before its deadline needs prints only until it
      is at the venue; one that can fill needs them until ``max_hold`` after its latest
@@ -52,21 +53,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from backtests.trade_windows import UNFILLED
-from backtests.trade_windows import Grid
-from backtests.trade_windows import Prints
-from backtests.trade_windows import cascade_spans
-from backtests.trade_windows import cascade_windows
-from backtests.trade_windows import merge_windows
-from backtests.trade_windows import window_params
-from data_loaders.arrow_tables import fixed_to_float
-from data_loaders.catalog_writer import LIQUIDATIONS
-from data_loaders.catalog_writer import ROWS_PER_GROUP
-from data_loaders.catalog_writer import TRADES
-from data_loaders.catalog_writer import file_name
-from data_loaders.catalog_writer import interval_of
-from data_loaders.instruments import instrument_id_for
-from strategies.event_log import read_events
+from liqcascade.backtests.trade_windows import UNFILLED
+from liqcascade.backtests.trade_windows import Grid
+from liqcascade.backtests.trade_windows import Prints
+from liqcascade.backtests.trade_windows import cascade_spans
+from liqcascade.backtests.trade_windows import cascade_windows
+from liqcascade.backtests.trade_windows import merge_windows
+from liqcascade.backtests.trade_windows import window_params
+from liqcascade.data_loaders.arrow_tables import fixed_to_float
+from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
+from liqcascade.data_loaders.catalog_writer import ROWS_PER_GROUP
+from liqcascade.data_loaders.catalog_writer import TRADES
+from liqcascade.data_loaders.catalog_writer import file_name
+from liqcascade.data_loaders.catalog_writer import interval_of
+from liqcascade.data_loaders.instruments import instrument_id_for
+from liqcascade.strategies.event_log import read_events
 
 _COMPLETE = ".complete"
 _SPANS_DIR = "spans"  # per instrument: the cascade spans the view was cut by

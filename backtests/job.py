@@ -21,21 +21,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from backtests.crash_report import crash_report
-from backtests.crash_report import crash_summary
-from backtests.plots import plot_equity
-from backtests.plots import plot_largest_cascades
-from backtests.report import format_table
-from backtests.report import metrics_table
-from backtests.report import scenario_table
-from backtests.report import write_report
-from backtests.run_config import load_runs
-from backtests.runner import CRASH_EVENTS
-from backtests.runner import RunResult
-from backtests.runner import crash_closes
-from backtests.runner import load_window
-from backtests.runner import run_spec
-from backtests.runner import slug
+from liqcascade.backtests.crash_report import crash_report
+from liqcascade.backtests.crash_report import crash_summary
+from liqcascade.backtests.plots import plot_equity
+from liqcascade.backtests.plots import plot_largest_cascades
+from liqcascade.backtests.report import format_table
+from liqcascade.backtests.report import metrics_table
+from liqcascade.backtests.report import scenario_table
+from liqcascade.backtests.report import write_report
+from liqcascade.backtests.run_config import load_runs
+from liqcascade.backtests.runner import CRASH_EVENTS
+from liqcascade.backtests.runner import RunResult
+from liqcascade.backtests.runner import crash_closes
+from liqcascade.backtests.runner import load_window
+from liqcascade.backtests.runner import run_spec
+from liqcascade.backtests.runner import slug
 
 
 def _tearsheet(result: RunResult, path: Path) -> None:

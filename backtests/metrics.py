@@ -24,10 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from backtests.records import CascadeRecord
-from backtests.records import RunRecords
-from backtests.records import SignalRecord
-from backtests.records import TradeRecord
+from liqcascade.backtests.records import CascadeRecord
+from liqcascade.backtests.records import RunRecords
+from liqcascade.backtests.records import SignalRecord
+from liqcascade.backtests.records import TradeRecord
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 DAYS_PER_YEAR = 365  # crypto trades every calendar day

@@ -16,13 +16,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from backtests.metrics import drawdown_pct
-from backtests.metrics import equity_curve
-from backtests.metrics import symbols_of
-from backtests.records import CascadeRecord
-from backtests.records import RunRecords
-from backtests.records import SignalRecord
-from backtests.records import TradeRecord
+from liqcascade.backtests.metrics import drawdown_pct
+from liqcascade.backtests.metrics import equity_curve
+from liqcascade.backtests.metrics import symbols_of
+from liqcascade.backtests.records import CascadeRecord
+from liqcascade.backtests.records import RunRecords
+from liqcascade.backtests.records import SignalRecord
+from liqcascade.backtests.records import TradeRecord
 
 NS_PER_S = 1_000_000_000
 BEFORE_START_NS = 120 * NS_PER_S  # context before the first large liquidation

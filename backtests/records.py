@@ -1,7 +1,7 @@
 """What a run produces, as plain records: the contract between a strategy and the reports.
 
 The strategy's event log (JSON lines) and the engine's fills are reduced to these records;
-every figure in a report is computed from them (``backtests.metrics``), never typed in.
+every figure in a report is computed from them (``liqcascade.backtests.metrics``), never typed in.
 All timestamps are UNIX nanoseconds (UTC); money is in the quote currency (USDT).
 """
 

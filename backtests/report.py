@@ -1,7 +1,7 @@
 """Tables and files of a run: per-symbol and portfolio metrics, scenario comparisons, CSVs.
 
-Every number comes from :func:`backtests.metrics.compute_metrics`; this module only arranges,
-labels and writes them.
+Every number comes from :func:`liqcascade.backtests.metrics.compute_metrics`; this module only
+arranges, labels and writes them.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from backtests.metrics import METRIC_KEYS
-from backtests.metrics import compute_metrics
-from backtests.metrics import symbols_of
-from backtests.records import CascadeRecord
-from backtests.records import RunRecords
-from backtests.records import SignalRecord
-from backtests.records import TradeRecord
+from liqcascade.backtests.metrics import METRIC_KEYS
+from liqcascade.backtests.metrics import compute_metrics
+from liqcascade.backtests.metrics import symbols_of
+from liqcascade.backtests.records import CascadeRecord
+from liqcascade.backtests.records import RunRecords
+from liqcascade.backtests.records import SignalRecord
+from liqcascade.backtests.records import TradeRecord
 
 PORTFOLIO = "portfolio"
 
@@ -89,8 +89,9 @@ def metrics_table(records: RunRecords) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        Rows = metric keys (:data:`backtests.metrics.METRIC_KEYS`), columns = each symbol then
-        ``"portfolio"``. Object dtype, so counts stay ints and undefined ratios stay ``None``.
+        Rows = metric keys (:data:`liqcascade.backtests.metrics.METRIC_KEYS`), columns = each
+        symbol then ``"portfolio"``. Object dtype, so counts stay ints and undefined ratios stay
+        ``None``.
     """
     columns = {symbol: compute_metrics(records, symbol) for symbol in symbols_of(records)}
     columns[PORTFOLIO] = compute_metrics(records)

@@ -13,10 +13,16 @@ import copy
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from liqcascade.config_files import ConfigNotFoundError
+from liqcascade.config_files import ConfigSource
+from liqcascade.config_files import locate_config
+from liqcascade.configs import shipped_config
 
 FILLS = ("conservative", "optimistic")
 #: run.system -> the strategy it runs. System A: one CascadeMarketMaker per symbol, fed trades
@@ -80,23 +86,76 @@ def set_key(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def load_raw(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Read a run file and its strategy file into one tree, then apply ``key=value`` overrides."""
-    try:
-        tree = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: {e}") from e
-    run = tree.get("run", {})
-    strategy_path = Path(run.get("strategy", "configs/cascade_mm.toml"))
-    try:
-        tree["strategy"] = tomllib.loads(strategy_path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"run.strategy: cannot read {strategy_path}: {e}") from e
+#: Keys of ``[run]`` naming another config file (resolved like ``refs``) or a data location.
+_CONFIG_REFS = ("strategy",)
+_DATA_PATHS = ("catalog", "output")
+#: The strategy file a run reads when ``run.strategy`` is not set, per system.
+_DEFAULT_STRATEGY = {"cascade_mm": "cascade_mm.toml", "crash_reversion": "crash_reversion.toml"}
+
+
+def _parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
+    pairs = []
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")
         key, text = item.split("=", 1)
-        set_key(tree, key.strip(), parse_value(text.strip()))
+        pairs.append((key.strip(), parse_value(text.strip())))
+    return pairs
+
+
+def _anchor_paths(table: dict[str, Any], source: ConfigSource, prefix: str = "") -> None:
+    """Make the run's relative paths absolute against the file (see ``config_files``)."""
+    for key in (*_CONFIG_REFS, *_DATA_PATHS):
+        dotted = f"{prefix}{key}"
+        value = table.get(dotted)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(f"run.{key}: expected a path (str), got {value!r}")
+        table[dotted] = str(source.ref(value) if key in _CONFIG_REFS else source.data(value))
+
+
+def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """
+    Read a run file and its strategy file into one tree, then apply ``key=value`` overrides.
+
+    ``path`` is a file or the name of a shipped preset; relative paths in the file resolve
+    against it (:mod:`liqcascade.config_files`), paths in overrides against the working
+    directory. ``run.*`` overrides apply before the strategy file is read, so
+    ``run.strategy=other.toml`` takes effect; ``strategy.*`` overrides apply to that file.
+    """
+    try:
+        source = locate_config(path)
+    except ConfigNotFoundError as e:
+        raise ConfigError(str(e)) from e
+    try:
+        tree = tomllib.loads(source.path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{source.path}: {e}") from e
+    run = tree.setdefault("run", {})
+    if not isinstance(run, dict):
+        raise ConfigError("run: expected a table")
+    _anchor_paths(run, source)
+    for index, scenario in enumerate(tree.get("scenario", [])):
+        if not isinstance(scenario, dict):
+            raise ConfigError(f"scenario[{index}]: expected a table")
+        _anchor_paths(scenario, source, prefix="run.")
+    pairs = _parse_overrides(overrides)
+    for key, value in pairs:
+        if not key.startswith("strategy."):
+            set_key(tree, key, value)
+    default_name = _DEFAULT_STRATEGY.get(run.get("system", "cascade_mm"), "cascade_mm.toml")
+    default = source.ref(default_name)
+    if not default.exists():  # a file of the user's own without its strategy file beside it
+        default = shipped_config(default_name)
+    strategy_path = Path(run.get("strategy", default))
+    try:
+        tree["strategy"] = tomllib.loads(strategy_path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"run.strategy: cannot read {strategy_path}: {e}") from e
+    for key, value in pairs:
+        if key.startswith("strategy."):
+            set_key(tree, key, value)
     return tree
 
 
@@ -114,8 +173,18 @@ def _get(
     return value
 
 
+def _bound(run: dict[str, Any], key: str) -> str | None:
+    """``run.start``/``run.end`` as ISO-8601 text: a TOML date or date-time is a date too."""
+    value = run.get(key)
+    if isinstance(value, date):  # datetime is a date subclass; both have isoformat()
+        return value.isoformat()
+    return _get(run, key, str, None, "run")
+
+
 def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
-    from strategies.cascade_mm import CascadeMarketMakerConfig
+    from nautilus_trader.common.config import msgspec_decoding_hook
+
+    from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 
     strategy = tree.get("strategy", {})
     defaults = strategy.get("defaults", {})
@@ -127,7 +196,7 @@ def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, d
         kwargs = {**defaults, **per_symbol[symbol]}
         params = {"instrument_id": f"{symbol}-LINEAR.BYBIT", **kwargs}
         try:  # validate types and values now, so a bad one is named before data is read
-            msgspec.convert(params, type=CascadeMarketMakerConfig)
+            msgspec.convert(params, type=CascadeMarketMakerConfig, dec_hook=msgspec_decoding_hook)
         except (msgspec.ValidationError, TypeError, ValueError) as e:
             raise ConfigError(f"strategy.symbols.{symbol}: {e}") from e
         result[symbol] = kwargs
@@ -135,7 +204,7 @@ def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, d
 
 
 def crash_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
-    from strategies.crash_reversion import CrashReversionConfig
+    from liqcascade.strategies.crash_reversion import CrashReversionConfig
 
     kwargs = dict(tree.get("strategy", {}).get("strategy", {}))
     kwargs.setdefault("instrument_ids", [f"{s}-LINEAR.BYBIT" for s in symbols])
@@ -179,8 +248,8 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         catalog=Path(_get(run, "catalog", str, "data/catalog", "run")),
         output=Path(_get(run, "output", str, "output", "run")),
         symbols=tuple(s.upper() for s in symbols),
-        start=_get(run, "start", str, None, "run"),
-        end=_get(run, "end", str, None, "run"),
+        start=_bound(run, "start"),
+        end=_bound(run, "end"),
         starting_balance=float(_get(run, "starting_balance", number, 100_000.0, "run")),
         leverage=float(_get(run, "leverage", number, 10.0, "run")),
         chunk_size=int(_get(run, "chunk_size", int, 250_000, "run")),
@@ -208,7 +277,9 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     return spec
 
 
-def load_runs(path: Path, overrides: Sequence[str] = (), scenarios: bool = True) -> list[RunSpec]:
+def load_runs(
+    path: str | Path, overrides: Sequence[str] = (), scenarios: bool = True
+) -> list[RunSpec]:
     """The base run and, if asked, one run per ``[[scenario]]`` (its overrides on the base)."""
     tree = load_raw(path, overrides)
     runs = [resolve(tree)]

@@ -2,8 +2,8 @@
 
 ``run_spec`` builds one ``BacktestRunConfig`` (one strategy instance per symbol, one shared
 account), streams the execution view of the catalog through ``BacktestNode`` and turns the
-strategies' event logs into :class:`~backtests.records.RunRecords`. Strategy exceptions fail
-the run (``raise_exception=True``).
+strategies' event logs into :class:`~liqcascade.backtests.records.RunRecords`. Strategy exceptions
+fail the run (``raise_exception=True``).
 """
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backtests.execution_view import ViewStats
-from backtests.execution_view import build_execution_view
-from backtests.execution_view import window_violations
-from backtests.records import CascadeRecord
-from backtests.records import RunRecords
-from backtests.records import SignalRecord
-from backtests.records import trade_from_exit_event
-from backtests.run_config import RunSpec
-from data_loaders.arrow_tables import fixed_to_float
-from data_loaders.catalog_writer import LIQUIDATIONS
-from data_loaders.catalog_writer import TRADES
-from data_loaders.catalog_writer import interval_of
-from data_loaders.instruments import instrument_id_for
-from strategies.event_log import read_events
-from strategies.trading_gate import parse_utc
+from liqcascade.backtests.execution_view import ViewStats
+from liqcascade.backtests.execution_view import build_execution_view
+from liqcascade.backtests.execution_view import window_violations
+from liqcascade.backtests.records import CascadeRecord
+from liqcascade.backtests.records import RunRecords
+from liqcascade.backtests.records import SignalRecord
+from liqcascade.backtests.records import trade_from_exit_event
+from liqcascade.backtests.run_config import RunSpec
+from liqcascade.data_loaders.arrow_tables import fixed_to_float
+from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
+from liqcascade.data_loaders.catalog_writer import TRADES
+from liqcascade.data_loaders.catalog_writer import interval_of
+from liqcascade.data_loaders.instruments import instrument_id_for
+from liqcascade.strategies.event_log import read_events
+from liqcascade.strategies.trading_gate import parse_utc
 
 LIQUIDATION_CLIENT = "BYBIT_LIQ"
 CRASH_EVENTS = "events-crash.jsonl"
@@ -90,7 +90,7 @@ def data_span(
     return first, last
 
 
-def _venue_config(spec: RunSpec) -> Any:
+def venue_config(spec: RunSpec) -> Any:
     """The simulated Bybit venue: margin account, fills and fees from the run config."""
     from nautilus_trader.backtest.config import BacktestVenueConfig
     from nautilus_trader.backtest.config import ImportableFeeModelConfig
@@ -117,8 +117,8 @@ def _venue_config(spec: RunSpec) -> Any:
             config={"prob_fill_on_limit": 1.0 if venue.fills == "optimistic" else 0.0},
         ),
         fee_model=ImportableFeeModelConfig(
-            fee_model_path="backtests.venue:BpsFeeModel",
-            config_path="backtests.venue:BpsFeeModelConfig",
+            fee_model_path="liqcascade.backtests.venue:BpsFeeModel",
+            config_path="liqcascade.backtests.venue:BpsFeeModelConfig",
             config={"maker_bps": venue.maker_fee_bps, "taker_bps": venue.taker_fee_bps},
         ),
         # No venue latency model: it releases delayed orders at the next data point of ANY
@@ -127,19 +127,24 @@ def _venue_config(spec: RunSpec) -> Any:
     )
 
 
-def _run_config(spec: RunSpec, data: list[Any], strategies: list[Any]) -> Any:
+def _engine_config(strategies: list[Any]) -> Any:
     from nautilus_trader.backtest.config import BacktestEngineConfig
-    from nautilus_trader.backtest.config import BacktestRunConfig
     from nautilus_trader.config import LoggingConfig
 
+    return BacktestEngineConfig(
+        strategies=strategies,
+        # The matching engine formats a debug line per tick at any level: bypassing the
+        # logger is ~20 % faster. Strategy exceptions still fail the run.
+        logging=LoggingConfig(bypass_logging=True),
+    )
+
+
+def _run_config(spec: RunSpec, data: list[Any], strategies: list[Any]) -> Any:
+    from nautilus_trader.backtest.config import BacktestRunConfig
+
     return BacktestRunConfig(
-        engine=BacktestEngineConfig(
-            strategies=strategies,
-            # The matching engine formats a debug line per tick at any level: bypassing the
-            # logger is ~20 % faster. Strategy exceptions still fail the run.
-            logging=LoggingConfig(bypass_logging=True),
-        ),
-        venues=[_venue_config(spec)],
+        engine=_engine_config(strategies),
+        venues=[venue_config(spec)],
         data=data,
         chunk_size=spec.chunk_size or None,
         raise_exception=True,
@@ -147,18 +152,21 @@ def _run_config(spec: RunSpec, data: list[Any], strategies: list[Any]) -> Any:
     )
 
 
-def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
-    """System A's ``BacktestRunConfig``: trades from the execution view, liquidations, one
-    CascadeMarketMaker per symbol."""
+def data_configs(spec: RunSpec, view: Path) -> list[Any]:
+    """
+    System A's data: per symbol, the view's trades and the liquidations.
+
+    Liquidations are custom data: their ``BacktestDataConfig`` needs the ``client_id`` the
+    strategy subscribes with (``liquidation_client_id``), or the framework refuses the config.
+    """
     from nautilus_trader.backtest.config import BacktestDataConfig
-    from nautilus_trader.config import ImportableStrategyConfig
     from nautilus_trader.model.data import TradeTick
 
-    from data_loaders.liquidation import LiquidationData
+    from liqcascade.data_loaders.liquidation import LiquidationData
 
-    data, strategies = [], []
+    data = []
     bounds = {"start_time": spec.start, "end_time": spec.end}
-    for index, symbol in enumerate(spec.symbols):
+    for symbol in spec.symbols:
         instrument_id = instrument_id_for(symbol)
         if (view / "data" / TRADES.directory / instrument_id).exists():
             data.append(
@@ -178,22 +186,39 @@ def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
                 **bounds,
             )
         )
+    return data
+
+
+def strategy_configs(spec: RunSpec, event_log_dir: Path | None) -> list[Any]:
+    """System A's strategies: one ``CascadeMarketMaker`` per symbol, from the strategy file."""
+    from nautilus_trader.config import ImportableStrategyConfig
+
+    strategies = []
+    for index, symbol in enumerate(spec.symbols):
         params = {
             **spec.strategies[symbol],
-            "instrument_id": instrument_id,
+            "instrument_id": instrument_id_for(symbol),
             "liquidation_client_id": LIQUIDATION_CLIENT,
-            "order_id_tag": f"{index:03d}",
+            "order_id_tag": f"{index:03d}",  # one instance per symbol: ids must not collide
             "order_latency_ms": spec.venue.latency_ms,
-            "event_log_path": str(folder / f"events-{symbol}.jsonl"),
+            "event_log_path": (
+                str(event_log_dir / f"events-{symbol}.jsonl") if event_log_dir else None
+            ),
         }
         strategies.append(
             ImportableStrategyConfig(
-                strategy_path="strategies.cascade_mm:CascadeMarketMaker",
-                config_path="strategies.cascade_mm:CascadeMarketMakerConfig",
+                strategy_path="liqcascade.strategies.cascade_mm:CascadeMarketMaker",
+                config_path="liqcascade.strategies.cascade_mm:CascadeMarketMakerConfig",
                 config=params,
             )
         )
-    return _run_config(spec, data, strategies)
+    return strategies
+
+
+def build_run_config(spec: RunSpec, view: Path, folder: Path) -> Any:
+    """System A's ``BacktestRunConfig``: trades from the execution view, liquidations, one
+    CascadeMarketMaker per symbol."""
+    return _run_config(spec, data_configs(spec, view), strategy_configs(spec, folder))
 
 
 def build_crash_run_config(spec: RunSpec, folder: Path) -> Any:
@@ -219,8 +244,8 @@ def build_crash_run_config(spec: RunSpec, folder: Path) -> Any:
         )
     ]
     strategy = ImportableStrategyConfig(
-        strategy_path="strategies.crash_reversion:CrashReversion",
-        config_path="strategies.crash_reversion:CrashReversionConfig",
+        strategy_path="liqcascade.strategies.crash_reversion:CrashReversion",
+        config_path="liqcascade.strategies.crash_reversion:CrashReversionConfig",
         config=params,
     )
     return _run_config(spec, data, [strategy])
@@ -332,7 +357,7 @@ def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -
 
 def crash_closes(spec: RunSpec) -> Any:
     """Bar closes of System B's universe (the benchmark holds every symbol)."""
-    from backtests.crash_report import closes_from_catalog
+    from liqcascade.backtests.crash_report import closes_from_catalog
 
     params = spec.strategies["*"]
     bar_spec = params.get("bar_spec", "1-HOUR-LAST-EXTERNAL")
@@ -343,8 +368,8 @@ def crash_closes(spec: RunSpec) -> Any:
 
 def crash_records(spec: RunSpec, folder: Path) -> RunRecords:
     """System B's run records, from its event log and the bars."""
-    from backtests.crash_report import build_records
-    from backtests.crash_report import trades_from_events
+    from liqcascade.backtests.crash_report import build_records
+    from liqcascade.backtests.crash_report import trades_from_events
 
     events = read_events(folder / CRASH_EVENTS) if (folder / CRASH_EVENTS).exists() else []
     return build_records(

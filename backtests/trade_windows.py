@@ -1,8 +1,8 @@
 """Trade windows: how long each cascade can need trade prints, from the strategy's own rules.
 
 Pure functions on numpy arrays and ``Decimal`` (no files, no engine), so every branch is
-unit-testable. :mod:`backtests.execution_view` reads the catalog into :class:`Prints`, cuts
-the trades a backtest is fed with these windows, and checks the finished run against them.
+unit-testable. :mod:`liqcascade.backtests.execution_view` reads the catalog into :class:`Prints`,
+cuts the trades a backtest is fed with these windows, and checks the finished run against them.
 
 The strategy holds no order or position outside ``[declaration, declaration + entry_timeout +
 max_hold + margin]`` of some cascade, and cascades depend only on liquidations, so only prints
@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from strategies.cascade_detector import LONG
-from strategies.cascade_detector import CascadeDetector
-from strategies.cascade_detector import DetectorParams
-from strategies.order_prices import BUY
-from strategies.order_prices import SELL
-from strategies.order_prices import entry_price
-from strategies.order_prices import exit_prices
-from strategies.order_prices import order_quantity
+from liqcascade.strategies.cascade_detector import LONG
+from liqcascade.strategies.cascade_detector import CascadeDetector
+from liqcascade.strategies.cascade_detector import DetectorParams
+from liqcascade.strategies.order_prices import BUY
+from liqcascade.strategies.order_prices import SELL
+from liqcascade.strategies.order_prices import entry_price
+from liqcascade.strategies.order_prices import exit_prices
+from liqcascade.strategies.order_prices import order_quantity
 
 NS_PER_S = 1_000_000_000
 #: Extra time after entry timeout + max hold: order latency and the market close's fill.
@@ -65,7 +65,7 @@ class WindowRules:
 
 
 def _config(strategy: dict[str, Any]) -> Any:
-    from strategies.cascade_mm import CascadeMarketMakerConfig
+    from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 
     return CascadeMarketMakerConfig(instrument_id="X.Y", **strategy)
 
@@ -98,8 +98,8 @@ def declared_cascades(liquidations: pa.Table, strategy: dict[str, Any]) -> list[
     """
     ``(declared_ns, entry side)`` of every cascade the strategy could act on.
 
-    The same :class:`~strategies.cascade_detector.CascadeDetector` the strategy runs, over
-    every liquidation; cascades without a dominant side are left out (the strategy skips them).
+    The same :class:`~liqcascade.strategies.cascade_detector.CascadeDetector` the strategy runs,
+    over every liquidation; cascades without a dominant side are left out (the strategy skips them).
     """
     detector = CascadeDetector(DetectorParams(**_config(strategy).detector_kwargs()))
     declared: list[tuple[int, str]] = []
@@ -172,7 +172,7 @@ def cascade_span(
     ``prints`` run from the last one before ``declared_ns`` to at least
     ``entry_timeout + max_hold`` after it.
 
-    * entry = :func:`~strategies.order_prices.entry_price` of the last print before the
+    * entry = :func:`~liqcascade.strategies.order_prices.entry_price` of the last print before the
       declaration (the strategy's reference), sent at the declaration, at the venue after the
       latency, cancelled ``entry_timeout`` after the declaration;
     * FULL: a print reaches the limit before the order arrives, so post-only may reject it and

@@ -23,12 +23,12 @@ from pathlib import Path
 
 from msgspec.structs import replace
 
-from backtests.execution_view import build_execution_view
-from backtests.execution_view import window_violations
-from backtests.run_config import load_runs
-from backtests.runner import build_run_config
-from data_loaders.sample_catalog import build_sample_catalog
-from strategies.event_log import read_events
+from liqcascade.backtests.execution_view import build_execution_view
+from liqcascade.backtests.execution_view import window_violations
+from liqcascade.backtests.run_config import load_runs
+from liqcascade.backtests.runner import build_run_config
+from liqcascade.data_loaders.sample_catalog import build_sample_catalog
+from liqcascade.strategies.event_log import read_events
 
 CONFIG = Path("configs/backtest_sample.toml")
 SEED_DAYS, SEED_TRADES = 282, 282 * (1_500_000 + 4 * 500_000)

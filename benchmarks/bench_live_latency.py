@@ -2,8 +2,8 @@
 
 A local Bybit-protocol server runs in a **separate process** (no GIL shared with the node) on a
 loopback port and replays scripted ``allLiquidation`` pushes into a real ``TradingNode``: the
-liquidation client from ``live.factories``, ``CascadeMarketMaker`` trading through the sandbox
-execution client (simulated fills, venue ``BYBIT``), and a recording actor.
+liquidation client from ``liqcascade.live.factories``, ``CascadeMarketMaker`` trading through the
+sandbox execution client (simulated fills, venue ``BYBIT``), and a recording actor.
 
 1. **Reaction latency.** ``--cascades`` cascades, each two pushes whose last event is a large
    liquidation (the second declares the cascade). For each post-only entry the strategy submits:
@@ -53,20 +53,19 @@ from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.events import OrderAccepted
 from nautilus_trader.model.identifiers import ClientId
-from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import TradeId
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.orders import Order
 
-from data_loaders.instruments import load_specs
-from data_loaders.instruments import to_instrument
-from data_loaders.liquidation import TIE_BREAK_NS
-from data_loaders.liquidation import LiquidationData
-from live.config import BybitLiquidationClientConfig
-from live.factories import BybitLiquidationClientFactory
-from live.liquidation_client import BybitLiquidationDataClient
-from strategies.cascade_mm import CascadeMarketMaker
-from strategies.cascade_mm import CascadeMarketMakerConfig
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.live.config import BybitLiquidationClientConfig
+from liqcascade.live.factories import BybitLiquidationClientFactory
+from liqcascade.live.liquidation_client import BybitLiquidationDataClient
+from liqcascade.strategies.cascade_mm import CascadeMarketMaker
+from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 from tests.live.bybit_server import Scenario
 from tests.live.bybit_server import liquidation_event
 from tests.live.bybit_server import serve_scenario
@@ -141,7 +140,7 @@ class Recorder(Actor):
         self.subscribe_data(
             DataType(LiquidationData),
             client_id=ClientId(CLIENT),
-            instrument_id=InstrumentId.from_str(self.config.instrument_id),
+            instrument_id=self.config.instrument_id,
         )
 
     def on_data(self, data: Data) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_loaders.load import load_files
+from liqcascade.data_loaders.load import load_files
 
 DAY_START = 1_740_960_000  # 2025-03-03 00:00 UTC, seconds
 

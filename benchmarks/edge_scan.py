@@ -10,10 +10,10 @@ import json
 import sys
 from pathlib import Path
 
-from backtests.metrics import compute_metrics
-from backtests.run_config import load_runs
-from backtests.runner import run_spec
-from data_loaders.sample_catalog import build_sample_catalog
+from liqcascade.backtests.metrics import compute_metrics
+from liqcascade.backtests.run_config import load_runs
+from liqcascade.backtests.runner import run_spec
+from liqcascade.data_loaders.sample_catalog import build_sample_catalog
 
 combos = json.loads(sys.argv[1])
 days = int(sys.argv[sys.argv.index("--days") + 1]) if "--days" in sys.argv else 4

@@ -5,11 +5,10 @@ from __future__ import annotations
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import DataType
 from nautilus_trader.model.identifiers import ClientId
-from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
-from data_loaders.liquidation import LiquidationData
-from strategies.cascade_mm import CascadeMarketMakerConfig
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 
 
 class NoOpStrategy(Strategy):
@@ -17,7 +16,7 @@ class NoOpStrategy(Strategy):
 
     def __init__(self, config: CascadeMarketMakerConfig) -> None:
         super().__init__(config)
-        self.instrument_id = InstrumentId.from_str(config.instrument_id)
+        self.instrument_id = config.instrument_id
 
     def on_start(self) -> None:
         """Subscribe exactly as the real strategy does."""

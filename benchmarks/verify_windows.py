@@ -16,9 +16,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from backtests.run_config import load_runs
-from backtests.runner import decision_events
-from backtests.runner import run_spec
+from liqcascade.backtests.run_config import load_runs
+from liqcascade.backtests.runner import decision_events
+from liqcascade.backtests.runner import run_spec
 
 
 def main() -> int:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from data_loaders.errors import MalformedInputError
-from data_loaders.instruments import InstrumentSpec
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.instruments import InstrumentSpec
 
 FIXED_PRECISION = 16  # nautilus_trader.model.objects.FIXED_PRECISION in high-precision builds
 _MASK32 = np.uint64(0xFFFFFFFF)

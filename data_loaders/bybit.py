@@ -47,21 +47,21 @@ import pandas as pd
 import pyarrow.compute as pc
 from isal import igzip
 
-from data_loaders.csv_reader import FLOAT
-from data_loaders.csv_reader import STR
-from data_loaders.csv_reader import raise_first
-from data_loaders.csv_reader import read_csv_columns
-from data_loaders.csv_reader import sort_by_ts_init
-from data_loaders.csv_reader import to_str_series
-from data_loaders.errors import MalformedInputError
-from data_loaders.frames import LIQUIDATION_COLUMNS
-from data_loaders.frames import TRADE_COLUMNS
-from data_loaders.frames import liquidation_ts_init
-from data_loaders.frames import validate_liquidations
-from data_loaders.frames import validate_trades
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
-from data_loaders.liquidation import LONG
-from data_loaders.liquidation import SHORT
+from liqcascade.data_loaders.csv_reader import FLOAT
+from liqcascade.data_loaders.csv_reader import STR
+from liqcascade.data_loaders.csv_reader import raise_first
+from liqcascade.data_loaders.csv_reader import read_csv_columns
+from liqcascade.data_loaders.csv_reader import sort_by_ts_init
+from liqcascade.data_loaders.csv_reader import to_str_series
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
+from liqcascade.data_loaders.frames import TRADE_COLUMNS
+from liqcascade.data_loaders.frames import liquidation_ts_init
+from liqcascade.data_loaders.frames import validate_liquidations
+from liqcascade.data_loaders.frames import validate_trades
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.liquidation import LONG
+from liqcascade.data_loaders.liquidation import SHORT
 
 NS_PER_MS = 1_000_000
 _POSITION_SIDE = {"Buy": LONG, "Sell": SHORT}
@@ -279,7 +279,7 @@ def load_bybit_trades(path: Path, expected_symbol: str | None = None) -> pd.Data
 # -- public trades (live client and recorder) ---------------------------------------------
 
 TRADE_TOPIC_PREFIX = "publicTrade."
-#: Aggressor codes of the trade frame (``data_loaders.frames``): 1 = buyer, 2 = seller.
+#: Aggressor codes of the trade frame (``liqcascade.data_loaders.frames``): 1 = buyer, 2 = seller.
 AGGRESSOR_BUYER = 1
 AGGRESSOR_SELLER = 2
 _AGGRESSOR = {"Buy": AGGRESSOR_BUYER, "Sell": AGGRESSOR_SELLER}
@@ -289,8 +289,8 @@ class TradePrint(NamedTuple):
     """
     One parsed public trade, "TradeTick-ready".
 
-    The fields are the trade frame's columns (``data_loaders.frames.TRADE_COLUMNS`` without
-    ``line``), in that order, so a recorder can build a frame with
+    The fields are the trade frame's columns (``liqcascade.data_loaders.frames.TRADE_COLUMNS``
+    without ``line``), in that order, so a recorder can build a frame with
     ``pd.DataFrame(records, columns=TRADE_COLUMNS[:-1])``. A live client builds a ``TradeTick``
     with ``instrument.make_price(price)``, ``instrument.make_qty(size)``,
     ``AggressorSide(aggressor)`` (1 = ``BUYER``, 2 = ``SELLER``), ``TradeId(trade_id)``.

@@ -33,15 +33,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from nautilus_trader.core.datetime import unix_nanos_to_iso8601
 
-from data_loaders.arrow_tables import bars_table
-from data_loaders.arrow_tables import liquidations_table
-from data_loaders.arrow_tables import trades_table
+from liqcascade.data_loaders.arrow_tables import bars_table
+from liqcascade.data_loaders.arrow_tables import liquidations_table
+from liqcascade.data_loaders.arrow_tables import trades_table
 
 if TYPE_CHECKING:
     import pandas as pd
     from nautilus_trader.model.instruments import Instrument
 
-    from data_loaders.instruments import InstrumentSpec
+    from liqcascade.data_loaders.instruments import InstrumentSpec
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 ROWS_PER_GROUP = 5000  # ParquetDataCatalog.max_rows_per_group default: files stay identical

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from isal import igzip
 
-from data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.errors import MalformedInputError
 
 FLOAT = pa.float64()
 INT = pa.int64()
@@ -43,7 +43,8 @@ def is_parquet(path: Path) -> bool:
 
 
 def location(path: Path, line: int) -> str:
-    """``"row N"`` for Parquet, ``"line N"`` for text, matching :mod:`data_loaders.frames`."""
+    """``"row N"`` for Parquet, ``"line N"`` for text, matching
+    :mod:`liqcascade.data_loaders.frames`."""
     return f"{'row' if is_parquet(path) else 'line'} {line}"
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_loaders.errors import MalformedInputError
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
-from data_loaders.liquidation import SIDES
-from data_loaders.liquidation import TIE_BREAK_NS
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.liquidation import SIDES
+from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
 
 LIQUIDATION_COLUMNS = ("symbol", "side", "price", "quantity", "ts_event", "ts_init", "line")
 TRADE_COLUMNS = (
@@ -158,8 +158,8 @@ def liquidation_ts_init(
     Return each liquidation's ``ts_init``: when a live client could first have known of it.
 
     The receipt time when the source recorded one, else ``ts_event + feed_delay_ns``; plus
-    :data:`~data_loaders.liquidation.TIE_BREAK_NS` so it never ties with a trade. Never earlier
-    than ``ts_event``. Works element-wise on int64 arrays and on plain ints alike.
+    :data:`~liqcascade.data_loaders.liquidation.TIE_BREAK_NS` so it never ties with a trade. Never
+    earlier than ``ts_event``. Works element-wise on int64 arrays and on plain ints alike.
     """
     base = ts_event + feed_delay_ns if ts_recv is None else ts_recv
     return np.maximum(base, ts_event) + TIE_BREAK_NS

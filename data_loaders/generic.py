@@ -43,24 +43,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data_loaders.csv_reader import FLOAT
-from data_loaders.csv_reader import INT
-from data_loaders.csv_reader import STR
-from data_loaders.csv_reader import is_parquet
-from data_loaders.csv_reader import location
-from data_loaders.csv_reader import raise_first
-from data_loaders.csv_reader import read_csv_columns
-from data_loaders.csv_reader import read_first_row
-from data_loaders.csv_reader import sort_by_ts_init
-from data_loaders.csv_reader import to_str_series
-from data_loaders.csv_reader import upper_symbols
-from data_loaders.errors import MalformedInputError
-from data_loaders.frames import LIQUIDATION_COLUMNS
-from data_loaders.frames import liquidation_ts_init
-from data_loaders.frames import validate_liquidations
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
-from data_loaders.liquidation import LONG
-from data_loaders.liquidation import SHORT
+from liqcascade.data_loaders.csv_reader import FLOAT
+from liqcascade.data_loaders.csv_reader import INT
+from liqcascade.data_loaders.csv_reader import STR
+from liqcascade.data_loaders.csv_reader import is_parquet
+from liqcascade.data_loaders.csv_reader import location
+from liqcascade.data_loaders.csv_reader import raise_first
+from liqcascade.data_loaders.csv_reader import read_csv_columns
+from liqcascade.data_loaders.csv_reader import read_first_row
+from liqcascade.data_loaders.csv_reader import sort_by_ts_init
+from liqcascade.data_loaders.csv_reader import to_str_series
+from liqcascade.data_loaders.csv_reader import upper_symbols
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
+from liqcascade.data_loaders.frames import liquidation_ts_init
+from liqcascade.data_loaders.frames import validate_liquidations
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.liquidation import LONG
+from liqcascade.data_loaders.liquidation import SHORT
 
 SIDE_CONVENTIONS = ("position", "order")
 TIMESTAMP_UNITS = ("s", "ms", "us", "ns", "iso")
@@ -364,7 +364,7 @@ def load_generic_liquidations(
     Returns
     -------
     pd.DataFrame
-        A liquidation frame (:data:`~data_loaders.frames.LIQUIDATION_COLUMNS`), sorted by
+        A liquidation frame (:data:`~liqcascade.data_loaders.frames.LIQUIDATION_COLUMNS`), sorted by
         ``ts_init``.
 
     Raises

@@ -17,11 +17,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from liqcascade.configs import configs_dir
+
 if TYPE_CHECKING:
     from nautilus_trader.model.instruments import CryptoPerpetual
 
 VENUE = "BYBIT"
-DEFAULT_SPECS_PATH = Path(__file__).resolve().parent.parent / "configs" / "instruments.toml"
+#: The shipped specs (package data), found from any working directory.
+DEFAULT_SPECS_PATH = configs_dir() / "instruments.toml"
 
 
 @dataclass(frozen=True)

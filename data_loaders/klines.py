@@ -37,15 +37,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from data_loaders.csv_reader import FLOAT
-from data_loaders.csv_reader import INT
-from data_loaders.csv_reader import raise_first
-from data_loaders.csv_reader import read_csv_columns
-from data_loaders.csv_reader import read_first_row
-from data_loaders.csv_reader import sort_by_ts_init
-from data_loaders.csv_reader import to_str_series
-from data_loaders.frames import BAR_COLUMNS
-from data_loaders.frames import validate_bars
+from liqcascade.data_loaders.csv_reader import FLOAT
+from liqcascade.data_loaders.csv_reader import INT
+from liqcascade.data_loaders.csv_reader import raise_first
+from liqcascade.data_loaders.csv_reader import read_csv_columns
+from liqcascade.data_loaders.csv_reader import read_first_row
+from liqcascade.data_loaders.csv_reader import sort_by_ts_init
+from liqcascade.data_loaders.csv_reader import to_str_series
+from liqcascade.data_loaders.frames import BAR_COLUMNS
+from liqcascade.data_loaders.frames import validate_bars
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND

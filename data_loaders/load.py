@@ -15,14 +15,14 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from data_loaders.catalog_writer import CatalogWriter
-from data_loaders.catalog_writer import WriteSummary
-from data_loaders.errors import MalformedInputError
-from data_loaders.instruments import DEFAULT_SPECS_PATH
-from data_loaders.instruments import InstrumentSpec
-from data_loaders.instruments import load_specs
-from data_loaders.instruments import to_instrument
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.catalog_writer import CatalogWriter
+from liqcascade.data_loaders.catalog_writer import WriteSummary
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
+from liqcascade.data_loaders.instruments import InstrumentSpec
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
 
 
 @dataclass(frozen=True)
@@ -45,31 +45,31 @@ class Source:
 
 
 def _bybit_liquidations(path: Path, o: LoadOptions) -> pd.DataFrame:
-    from data_loaders.bybit import load_bybit_liquidations
+    from liqcascade.data_loaders.bybit import load_bybit_liquidations
 
     return load_bybit_liquidations(path, o.feed_delay_ns, o.symbol)
 
 
 def _bybit_trades(path: Path, o: LoadOptions) -> pd.DataFrame:
-    from data_loaders.bybit import load_bybit_trades
+    from liqcascade.data_loaders.bybit import load_bybit_trades
 
     return load_bybit_trades(path, o.symbol)
 
 
 def _tardis_liquidations(path: Path, o: LoadOptions) -> pd.DataFrame:
-    from data_loaders.tardis import load_tardis_liquidations
+    from liqcascade.data_loaders.tardis import load_tardis_liquidations
 
     return load_tardis_liquidations(path, o.feed_delay_ns, o.symbol)
 
 
 def _tardis_trades(path: Path, o: LoadOptions) -> pd.DataFrame:
-    from data_loaders.tardis import load_tardis_trades
+    from liqcascade.data_loaders.tardis import load_tardis_trades
 
     return load_tardis_trades(path, o.symbol)
 
 
 def _generic_liquidations(path: Path, o: LoadOptions) -> pd.DataFrame:
-    from data_loaders.generic import load_generic_liquidations
+    from liqcascade.data_loaders.generic import load_generic_liquidations
 
     if o.mapping is None:
         raise ValueError("generic-liquidations needs --mapping FILE (column mapping)")
@@ -77,13 +77,13 @@ def _generic_liquidations(path: Path, o: LoadOptions) -> pd.DataFrame:
 
 
 def _bybit_klines(path: Path, o: LoadOptions) -> pd.DataFrame:
-    from data_loaders.klines import load_bybit_klines
+    from liqcascade.data_loaders.klines import load_bybit_klines
 
     return load_bybit_klines(path, o.interval, o.symbol)
 
 
 def _binance_klines(path: Path, o: LoadOptions) -> pd.DataFrame:
-    from data_loaders.klines import load_binance_klines
+    from liqcascade.data_loaders.klines import load_binance_klines
 
     return load_binance_klines(path, o.interval, o.symbol)
 

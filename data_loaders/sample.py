@@ -133,8 +133,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_loaders.instruments import InstrumentSpec
-from data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import InstrumentSpec
+from liqcascade.data_loaders.instruments import load_specs
 
 TRADES_HEADER = (
     "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,"

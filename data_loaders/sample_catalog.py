@@ -18,7 +18,7 @@ STAMP = ".sample-stamp.json"
 
 
 def _fingerprint(config: Any) -> dict[str, Any]:
-    import data_loaders.sample as sample_module
+    import liqcascade.data_loaders.sample as sample_module
 
     source = Path(sample_module.__file__).read_bytes()
     return {
@@ -40,10 +40,10 @@ def build_sample_catalog(
 
     Returns the catalog path. Does nothing if both are up to date (unless ``force``).
     """
-    from data_loaders.load import LoadOptions
-    from data_loaders.load import load_files
-    from data_loaders.sample import SampleConfig
-    from data_loaders.sample import generate_sample
+    from liqcascade.data_loaders.load import LoadOptions
+    from liqcascade.data_loaders.load import load_files
+    from liqcascade.data_loaders.sample import SampleConfig
+    from liqcascade.data_loaders.sample import generate_sample
 
     config = SampleConfig(**(overrides or {}))
     fingerprint = _fingerprint(config)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from data_loaders.catalog_writer import BARS
-from data_loaders.catalog_writer import LIQUIDATIONS
-from data_loaders.catalog_writer import NS_PER_DAY
-from data_loaders.catalog_writer import TRADES
-from data_loaders.catalog_writer import interval_of
+from liqcascade.data_loaders.catalog_writer import BARS
+from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
+from liqcascade.data_loaders.catalog_writer import NS_PER_DAY
+from liqcascade.data_loaders.catalog_writer import TRADES
+from liqcascade.data_loaders.catalog_writer import interval_of
 
 
 @dataclass(frozen=True)

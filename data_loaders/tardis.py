@@ -36,22 +36,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data_loaders.csv_reader import FLOAT
-from data_loaders.csv_reader import INT
-from data_loaders.csv_reader import STR
-from data_loaders.csv_reader import raise_first
-from data_loaders.csv_reader import read_csv_columns
-from data_loaders.csv_reader import sort_by_ts_init
-from data_loaders.csv_reader import to_str_series
-from data_loaders.csv_reader import upper_symbols
-from data_loaders.frames import LIQUIDATION_COLUMNS
-from data_loaders.frames import TRADE_COLUMNS
-from data_loaders.frames import liquidation_ts_init
-from data_loaders.frames import validate_liquidations
-from data_loaders.frames import validate_trades
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
-from data_loaders.liquidation import LONG
-from data_loaders.liquidation import SHORT
+from liqcascade.data_loaders.csv_reader import FLOAT
+from liqcascade.data_loaders.csv_reader import INT
+from liqcascade.data_loaders.csv_reader import STR
+from liqcascade.data_loaders.csv_reader import raise_first
+from liqcascade.data_loaders.csv_reader import read_csv_columns
+from liqcascade.data_loaders.csv_reader import sort_by_ts_init
+from liqcascade.data_loaders.csv_reader import to_str_series
+from liqcascade.data_loaders.csv_reader import upper_symbols
+from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
+from liqcascade.data_loaders.frames import TRADE_COLUMNS
+from liqcascade.data_loaders.frames import liquidation_ts_init
+from liqcascade.data_loaders.frames import validate_liquidations
+from liqcascade.data_loaders.frames import validate_trades
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.liquidation import LONG
+from liqcascade.data_loaders.liquidation import SHORT
 
 #: Column types read from a tardis ``liquidations`` / ``trades`` file (``exchange`` is unused).
 _COLUMNS = {

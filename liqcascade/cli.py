@@ -10,7 +10,9 @@ from pathlib import Path
 
 import click
 
-from data_loaders.instruments import DEFAULT_SPECS_PATH
+from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
+
+CONFIG_HELP = "A config file, or the name of a shipped preset (e.g. backtest_sample)."
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -63,16 +65,16 @@ def load(
     Formats: bybit-liquidations, bybit-trades, bybit-klines, tardis-liquidations,
     tardis-trades, binance-klines, generic-liquidations.
     """
-    from data_loaders.errors import MalformedInputError
-    from data_loaders.load import SOURCES
-    from data_loaders.load import LoadOptions
-    from data_loaders.load import load_files
+    from liqcascade.data_loaders.errors import MalformedInputError
+    from liqcascade.data_loaders.load import SOURCES
+    from liqcascade.data_loaders.load import LoadOptions
+    from liqcascade.data_loaders.load import load_files
 
     if source_format not in SOURCES:
         _fail(f"unknown format {source_format!r}; choose from: {', '.join(sorted(SOURCES))}")
     table_mapping = None
     if mapping is not None:
-        from data_loaders.generic import TableMapping
+        from liqcascade.data_loaders.generic import TableMapping
 
         try:
             table_mapping = TableMapping.from_dict(_read_config(mapping))
@@ -127,7 +129,7 @@ def sample(
     force: bool,
 ) -> None:
     """Generate the deterministic sample market in raw wire formats and load it."""
-    from data_loaders.sample_catalog import build_sample_catalog
+    from liqcascade.data_loaders.sample_catalog import build_sample_catalog
 
     overrides = {
         k: v
@@ -145,7 +147,7 @@ def sample(
 @click.option("--catalog", default=Path("data/catalog"), type=click.Path(path_type=Path))
 def summary(catalog: Path) -> None:
     """Print what the catalog holds: instruments, days, trades, liquidations, bars."""
-    from data_loaders.summary import format_summary
+    from liqcascade.data_loaders.summary import format_summary
 
     if not (catalog / "data").exists():
         _fail(f"no catalog at {catalog}")
@@ -153,14 +155,14 @@ def summary(catalog: Path) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--config", "config", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config", required=True, help=CONFIG_HELP)
 @click.option("--scenarios/--no-scenarios", default=True, help="Also run the [[scenario]] runs.")
 @click.option("--charts/--no-charts", default=True, help="Charts of the largest cascades.")
 @click.argument("overrides", nargs=-1)
-def backtest(config: Path, scenarios: bool, charts: bool, overrides: tuple[str, ...]) -> None:
+def backtest(config: str, scenarios: bool, charts: bool, overrides: tuple[str, ...]) -> None:
     """Run a backtest config; OVERRIDES are key=value (e.g. venue.fills=optimistic)."""
-    from backtests.job import run_job
-    from backtests.run_config import ConfigError
+    from liqcascade.backtests.job import run_job
+    from liqcascade.backtests.run_config import ConfigError
 
     try:
         run_job(config, overrides, scenarios=scenarios, charts=charts, echo=click.echo)
@@ -169,15 +171,15 @@ def backtest(config: Path, scenarios: bool, charts: bool, overrides: tuple[str, 
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--config", "config", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config", required=True, help=CONFIG_HELP)
 @click.argument("overrides", nargs=-1)
-def paper(config: Path, overrides: tuple[str, ...]) -> None:
+def paper(config: str, overrides: tuple[str, ...]) -> None:
     """Paper-trade on live Bybit data with simulated execution (no API keys). Ctrl-C stops.
 
     The same strategy files as the backtests (configs/cascade_mm.toml); OVERRIDES are key=value.
     """
-    from backtests.run_config import ConfigError
-    from live.node import paper_command
+    from liqcascade.backtests.run_config import ConfigError
+    from liqcascade.live.node import paper_command
 
     try:
         paper_command(config, overrides)
@@ -186,7 +188,7 @@ def paper(config: Path, overrides: tuple[str, ...]) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--config", "config", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config", required=True, help=CONFIG_HELP)
 @click.option("--env", type=click.Choice(["demo", "mainnet"]), required=True)
 @click.option(
     "--confirm-mainnet",
@@ -194,13 +196,13 @@ def paper(config: Path, overrides: tuple[str, ...]) -> None:
     help="Required with --env mainnet: real money.",
 )
 @click.argument("overrides", nargs=-1)
-def live(config: Path, env: str, confirm_mainnet: bool, overrides: tuple[str, ...]) -> None:
+def live(config: str, env: str, confirm_mainnet: bool, overrides: tuple[str, ...]) -> None:
     """Trade on Bybit (demo or mainnet). Keys come only from the environment:
     BYBIT_DEMO_API_KEY/_SECRET or BYBIT_API_KEY/_SECRET. Ctrl-C cancels working entries;
     open positions keep their reduce-only TP/SL at the venue and are adopted on restart.
     """
-    from backtests.run_config import ConfigError
-    from live.node import live_command
+    from liqcascade.backtests.run_config import ConfigError
+    from liqcascade.live.node import live_command
 
     try:
         live_command(config, env, confirm_mainnet, overrides)
@@ -230,7 +232,7 @@ def record(
     Crash-safe: data is flushed every --flush-interval seconds; a restart appends without
     duplicates. Ctrl-C flushes and stops.
     """
-    from live.recorder import record_command
+    from liqcascade.live.recorder import record_command
 
     record_command(symbols, catalog, raw_dir, flush_interval, url, status_interval, stop_after)
 
@@ -240,22 +242,54 @@ def record(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def checklist(log: Path, as_json: bool) -> None:
     """The guide's paper-trading checklist from a session's event log (file or folder)."""
-    from live.checklist import checklist_command
+    from liqcascade.live.checklist import checklist_command
 
     sys.exit(checklist_command(log, as_json=as_json))
 
 
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite config files that already exist.")
+def init(directory: Path, force: bool) -> None:
+    """Write an editable copy of the shipped configs into DIRECTORY/configs/.
+
+    Also creates DIRECTORY/data/ and DIRECTORY/output/, where the copied configs point (paths
+    in a config file resolve against the file). Existing files are kept unless --force.
+    """
+    from liqcascade.user_folder import init_user_folder
+
+    written, kept = init_user_folder(directory, force=force)
+    for path in written:
+        click.echo(f"wrote {path}")
+    for path in kept:
+        click.echo(f"kept  {path} (exists; --force overwrites)")
+    click.echo(
+        f"\nnext: liqcascade sample --out {directory / 'data' / 'sample'} "
+        f"--catalog {directory / 'data' / 'catalog'}\n"
+        f"      liqcascade backtest --config {directory / 'configs' / 'backtest_sample.toml'}"
+    )
+
+
 @main.group()
 def instruments() -> None:
-    """Instrument definitions (configs/instruments.toml)."""
+    """Instrument definitions (shipped: liqcascade/configs/instruments.toml)."""
 
 
 @instruments.command("refresh")
 @click.option("--symbols", default="BTCUSDT,ETHUSDT,SOLUSDT,DOGEUSDT,XRPUSDT", show_default=True)
-@click.option("--out", default=DEFAULT_SPECS_PATH, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    default=Path("configs/instruments.toml"),
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where to write (your folder from `liqcascade init`; never the installed package).",
+)
 def instruments_refresh(symbols: str, out: Path) -> None:
-    """Refresh specs from Bybit's public instruments endpoint (needs network)."""
-    from data_loaders.instruments import refresh_specs
+    """Refresh specs from Bybit's public instruments endpoint (needs network).
+
+    Pass the file to `load --instruments` and to a node config's `instruments` key.
+    """
+    from liqcascade.data_loaders.instruments import refresh_specs
 
     try:
         specs = refresh_specs([s.strip().upper() for s in symbols.split(",") if s.strip()], out)

@@ -1,13 +1,13 @@
 """The paper-trading checklist (seed section 9, "Paper Trade First") computed from event logs.
 
 Input: the JSON-lines event logs of a paper or live session - one per symbol
-(``events-<SYMBOL>.jsonl``, written by :class:`strategies.cascade_mm.CascadeMarketMaker`) plus
-the node-wide events of :mod:`live.monitor` (``session_start``, ``session_stop``,
-``ws_connected``, ``ws_disconnected``, ``status``), in their own file (``events-node.jsonl``
-in the same folder is picked up) or repeated in every symbol's file (identical node-wide lines
-found in several files count once). A torn last line
-(a crash mid-write) is skipped and reported; an unreadable line elsewhere fails the log-integrity
-line.
+(``events-<SYMBOL>.jsonl``, written by
+:class:`liqcascade.strategies.cascade_mm.CascadeMarketMaker`) plus the node-wide events of
+:mod:`liqcascade.live.monitor` (``session_start``, ``session_stop``, ``ws_connected``,
+``ws_disconnected``, ``status``), in their own file (``events-node.jsonl`` in the same folder is
+picked up) or repeated in every symbol's file (identical node-wide lines found in several files
+count once). A torn last line (a crash mid-write) is skipped and reported; an unreadable line
+elsewhere fails the log-integrity line.
 
 Lines and how each is judged
 ----------------------------
@@ -60,12 +60,12 @@ from typing import Any
 
 import numpy as np
 
-from live.monitor import NODE_EVENTS
-from live.monitor import SESSION_START
-from live.monitor import SESSION_STOP
-from live.monitor import STATUS
-from live.monitor import WS_CONNECTED
-from live.monitor import WS_DISCONNECTED
+from liqcascade.live.monitor import NODE_EVENTS
+from liqcascade.live.monitor import SESSION_START
+from liqcascade.live.monitor import SESSION_STOP
+from liqcascade.live.monitor import STATUS
+from liqcascade.live.monitor import WS_CONNECTED
+from liqcascade.live.monitor import WS_DISCONNECTED
 
 PASS, FAIL, NA = "PASS", "FAIL", "N/A"
 NS_PER_S = 1_000_000_000

@@ -1,6 +1,7 @@
 """Configuration of the Bybit public-stream data client and of the persistent paper venue.
 
-See :mod:`live.factories` for the node-config snippet that registers the client from a file.
+See :mod:`liqcascade.live.factories` for the node-config snippet that registers the client from a
+file.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.config import LiveDataClientConfig
 
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
 
 #: Bybit's public stream for USDT/USDC linear contracts (mainnet; demo trading uses it too).
 BYBIT_LINEAR_PUBLIC_URL = "wss://stream.bybit.com/v5/public/linear"
@@ -16,7 +17,7 @@ BYBIT_LINEAR_PUBLIC_URL = "wss://stream.bybit.com/v5/public/linear"
 
 class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
     """
-    Configuration of :class:`~live.liquidation_client.BybitLiquidationDataClient`.
+    Configuration of :class:`~liqcascade.live.liquidation_client.BybitLiquidationDataClient`.
 
     Parameters
     ----------
@@ -103,8 +104,8 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
 
 class PaperExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only=True):
     """
-    Configuration of :class:`~live.factories.PaperExecutionClient`: the framework's sandbox
-    venue, plus a file that lets its state survive a restart.
+    Configuration of :class:`~liqcascade.live.factories.PaperExecutionClient`: the framework's
+    sandbox venue, plus a file that lets its state survive a restart.
 
     Parameters
     ----------

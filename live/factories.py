@@ -1,11 +1,12 @@
 """Factories for the node: the Bybit public-stream data client and the persistent paper venue.
 
 :class:`BybitLiquidationClientFactory` registers
-:class:`~live.liquidation_client.BybitLiquidationDataClient`; :class:`PaperExecClientFactory`
+:class:`~liqcascade.live.liquidation_client.BybitLiquidationDataClient`;
+:class:`PaperExecClientFactory`
 registers :class:`PaperExecutionClient` (the framework's sandbox venue whose state survives a
 restart). Exec-client factories must be registered in code
 (``node.add_exec_client_factory``): a ``factory`` in a config file crashes ``node.build()`` in
-nautilus_trader 1.231 (see ``live.node``).
+nautilus_trader 1.231 (see ``liqcascade.live.node``).
 
 From a config file
 ------------------
@@ -16,8 +17,8 @@ only the part before the first ``-``). JSON::
 
     "data_clients": {
         "BYBIT_LIQ": {
-            "path": "live.config:BybitLiquidationClientConfig",
-            "factory": {"path": "live.factories:BybitLiquidationClientFactory"},
+            "path": "liqcascade.live.config:BybitLiquidationClientConfig",
+            "factory": {"path": "liqcascade.live.factories:BybitLiquidationClientFactory"},
             "config": {
                 "url": "wss://stream.bybit.com/v5/public/linear",
                 "ping_interval_s": 20.0,
@@ -31,8 +32,8 @@ only the part before the first ``-``). JSON::
 TOML (read with ``tomllib``, then ``TradingNodeConfig.parse(json.dumps(...))``)::
 
     [data_clients.BYBIT_LIQ]
-    path = "live.config:BybitLiquidationClientConfig"
-    factory = { path = "live.factories:BybitLiquidationClientFactory" }
+    path = "liqcascade.live.config:BybitLiquidationClientConfig"
+    factory = { path = "liqcascade.live.factories:BybitLiquidationClientFactory" }
 
     [data_clients.BYBIT_LIQ.config]
     url = "wss://stream.bybit.com/v5/public/linear"
@@ -83,17 +84,17 @@ from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 from nautilus_trader.portfolio import PortfolioFacade
 
-from live.config import BybitLiquidationClientConfig
-from live.config import PaperExecClientConfig
-from live.liquidation_client import BybitLiquidationDataClient
-from strategies.cascade_mm import read_json
-from strategies.cascade_mm import write_json_atomic
+from liqcascade.live.config import BybitLiquidationClientConfig
+from liqcascade.live.config import PaperExecClientConfig
+from liqcascade.live.liquidation_client import BybitLiquidationDataClient
+from liqcascade.strategies.cascade_mm import read_json
+from liqcascade.strategies.cascade_mm import write_json_atomic
 
 VENUE_STATE_VERSION = 1
 
 
 class BybitLiquidationClientFactory(LiveDataClientFactory):
-    """Create :class:`~live.liquidation_client.BybitLiquidationDataClient` instances."""
+    """Create :class:`~liqcascade.live.liquidation_client.BybitLiquidationDataClient` instances."""
 
     @staticmethod
     def create(  # type: ignore[override]

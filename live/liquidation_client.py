@@ -15,9 +15,9 @@ Design
 * Trades and instruments without Bybit's REST API (``trades``, ``instruments_file``): the
   framework's Bybit data client loads instruments over REST and derives its websocket URL from
   ``base_url_http``, so it cannot be pointed at a local test server; this client can. Trades
-  are parsed by :func:`data_loaders.bybit.parse_trade_message` (shared with the recorder) and
-  published as ``TradeTick`` at the instrument's exact precision; instruments come from the
-  offline specs file (``data_loaders.instruments``) and are added on connect.
+  are parsed by :func:`liqcascade.data_loaders.bybit.parse_trade_message` (shared with the
+  recorder) and published as ``TradeTick`` at the instrument's exact precision; instruments come
+  from the offline specs file (``liqcascade.data_loaders.instruments``) and are added on connect.
 * Transport: the plain ``websockets`` asyncio library, on the node's own event loop. Messages
   are therefore handled on the loop thread, where ``_handle_data`` must be called (the live
   data engine's ``process`` is not thread-safe), with no extra hop; and reconnection,
@@ -25,8 +25,8 @@ Design
   tests drive against a local server. (The Rust ``WebSocketClient`` offers reconnection and
   heartbeats too, but splits that logic between Rust config and Python hooks.)
 * Parsing: every liquidation push goes through
-  :func:`data_loaders.bybit.parse_liquidation_message` - the same parser as the recorded-data
-  loader - with ``recv_ts_ns`` = the node clock at receipt.
+  :func:`liqcascade.data_loaders.bybit.parse_liquidation_message` - the same parser as the
+  recorded-data loader - with ``recv_ts_ns`` = the node clock at receipt.
   ``ts_init`` is therefore the receipt time (plus the loaders' 1 ns tie-break, and never before
   the exchange's event time).
 * Publishing: ``CustomData(DataType(LiquidationData), obj)`` through ``_handle_data``; the data
@@ -83,18 +83,18 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from data_loaders.bybit import TRADE_TOPIC_PREFIX
-from data_loaders.bybit import LiquidationRecord
-from data_loaders.bybit import MessageError
-from data_loaders.bybit import TradePrint
-from data_loaders.bybit import parse_liquidation_message
-from data_loaders.bybit import parse_trade_event
-from data_loaders.bybit import parse_trade_message
-from data_loaders.instruments import load_specs
-from data_loaders.instruments import symbol_of
-from data_loaders.instruments import to_instrument
-from data_loaders.liquidation import LiquidationData
-from live.config import BybitLiquidationClientConfig
+from liqcascade.data_loaders.bybit import TRADE_TOPIC_PREFIX
+from liqcascade.data_loaders.bybit import LiquidationRecord
+from liqcascade.data_loaders.bybit import MessageError
+from liqcascade.data_loaders.bybit import TradePrint
+from liqcascade.data_loaders.bybit import parse_liquidation_message
+from liqcascade.data_loaders.bybit import parse_trade_event
+from liqcascade.data_loaders.bybit import parse_trade_message
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import symbol_of
+from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.live.config import BybitLiquidationClientConfig
 
 TOPIC_PREFIX = "allLiquidation."
 PING_MESSAGE = '{"op":"ping"}'

@@ -1,10 +1,10 @@
 """Status monitoring of a paper/live node, written to the strategies' JSON-lines event log.
 
-The paper-trading checklist (:mod:`live.checklist`) needs facts the strategy cannot see: was the
-websocket up, when did it drop, when did the node start and stop. This module writes them into
-the same event log format as :class:`strategies.event_log.EventLog`: one JSON object per line
-with ``ts`` (UNIX ns), ``time``, ``event`` and ``symbol`` (``"*"`` here: they concern the whole
-node, not one symbol).
+The paper-trading checklist (:mod:`liqcascade.live.checklist`) needs facts the strategy cannot see:
+was the websocket up, when did it drop, when did the node start and stop. This module writes them
+into the same event log format as :class:`liqcascade.strategies.event_log.EventLog`: one JSON
+object per line with ``ts`` (UNIX ns), ``time``, ``event`` and ``symbol`` (``"*"`` here: they
+concern the whole node, not one symbol).
 
 Events
 ------
@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from strategies.event_log import EventLog
+from liqcascade.strategies.event_log import EventLog
 
 if TYPE_CHECKING:
     from nautilus_trader.cache.cache import Cache

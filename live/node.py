@@ -3,19 +3,20 @@
 A node file (``configs/paper.toml``, ``configs/live.toml``) names the symbols, the data source,
 where sessions and restart state go, and the venue; the strategy parameters come from the same
 ``configs/cascade_mm.toml`` the backtests read (merged per symbol by
-:func:`backtests.run_config.strategy_kwargs`), optionally overridden by ``[strategy.defaults]``
-/ ``[strategy.symbols.X]`` tables in the node file. See the two shipped files for every key.
+:func:`liqcascade.backtests.run_config.strategy_kwargs`), optionally overridden by
+``[strategy.defaults]`` / ``[strategy.symbols.X]`` tables in the node file. See the two shipped
+files for every key.
 
 What a node runs
 ----------------
-* Data: ``BYBIT_LIQ``, our public-stream client (:mod:`live.liquidation_client`), for
+* Data: ``BYBIT_LIQ``, our public-stream client (:mod:`liqcascade.live.liquidation_client`), for
   ``allLiquidation`` pushes; trades from the framework's Bybit data client (``market_data =
   "bybit"``: product type LINEAR, no keys, instruments over REST) or from ``BYBIT_LIQ`` itself
   (``"stream"``: ``publicTrade`` pushes plus instruments from ``configs/instruments.toml``; no
   REST at all, which is what lets tests point a whole node at a local server).
 * Execution, registered in code (a config-file exec factory crashes ``node.build()`` in
-  nautilus_trader 1.231): paper = :class:`~live.factories.PaperExecutionClient` under venue
-  ``BYBIT`` (the framework's sandbox, fills simulated from the trades the node receives, with
+  nautilus_trader 1.231): paper = :class:`~liqcascade.live.factories.PaperExecutionClient` under
+  venue ``BYBIT`` (the framework's sandbox, fills simulated from the trades the node receives, with
   a persisted venue); live = the framework's Bybit exec client, ``--env demo`` or ``mainnet``,
   keys only from the environment (``BYBIT_DEMO_API_KEY``/``BYBIT_DEMO_API_SECRET``,
   ``BYBIT_API_KEY``/``BYBIT_API_SECRET``). Mainnet refuses to start without
@@ -33,8 +34,8 @@ Files
 ``<sessions_dir>/<UTC start time>/``: ``node.log`` (the framework's log), ``events-<SYM>.jsonl``
 (one per symbol, the same event log as backtests), ``session.json`` (the resolved settings,
 no keys). ``<state_dir>/``: ``strategies.json`` (restart state of the strategies, see
-:class:`strategies.cascade_mm.StrategyStateFile`) and, paper only, ``paper_venue.json`` (the
-simulated venue). Live state goes to ``<state_dir>/<env>/``: demo and mainnet never share.
+:class:`liqcascade.strategies.cascade_mm.StrategyStateFile`) and, paper only, ``paper_venue.json``
+(the simulated venue). Live state goes to ``<state_dir>/<env>/``: demo and mainnet never share.
 
 Ctrl-C (SIGINT) or SIGTERM
 --------------------------
@@ -81,20 +82,23 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import TraderId
 
-from backtests.run_config import SYSTEMS
-from backtests.run_config import ConfigError
-from backtests.run_config import crash_kwargs
-from backtests.run_config import parse_value
-from backtests.run_config import set_key
-from backtests.run_config import strategy_kwargs
-from data_loaders.instruments import instrument_id_for
-from data_loaders.instruments import load_specs
-from live.config import BybitLiquidationClientConfig
-from live.config import PaperExecClientConfig
-from live.factories import BybitLiquidationClientFactory
-from live.factories import PaperExecClientFactory
-from strategies.cascade_mm import CascadeMarketMaker
-from strategies.cascade_mm import CascadeMarketMakerConfig
+from liqcascade.backtests.run_config import SYSTEMS
+from liqcascade.backtests.run_config import ConfigError
+from liqcascade.backtests.run_config import crash_kwargs
+from liqcascade.backtests.run_config import parse_value
+from liqcascade.backtests.run_config import set_key
+from liqcascade.backtests.run_config import strategy_kwargs
+from liqcascade.config_files import ConfigNotFoundError
+from liqcascade.config_files import locate_config
+from liqcascade.configs import shipped_config
+from liqcascade.data_loaders.instruments import instrument_id_for
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.live.config import BybitLiquidationClientConfig
+from liqcascade.live.config import PaperExecClientConfig
+from liqcascade.live.factories import BybitLiquidationClientFactory
+from liqcascade.live.factories import PaperExecClientFactory
+from liqcascade.strategies.cascade_mm import CascadeMarketMaker
+from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 
 MODES = ("paper", "live")
 MARKET_DATA = ("bybit", "stream")
@@ -190,11 +194,23 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
         Naming the offending key.
 
     """
-    path = Path(path)
     try:
-        tree = tomllib.loads(path.read_text())
+        source = locate_config(path)
+    except ConfigNotFoundError as e:
+        raise ConfigError(str(e)) from e
+    try:
+        tree = tomllib.loads(source.path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: {e}") from e
+        raise ConfigError(f"{source.path}: {e}") from e
+    # Relative paths in the file resolve against it (liqcascade.config_files); overrides, typed
+    # on the command line, against the working directory.
+    node_table = tree.get("node", {})
+    for key in ("strategy", "instruments"):
+        if isinstance(node_table.get(key), str):
+            node_table[key] = str(source.ref(node_table[key]))
+    for key in ("sessions_dir", "state_dir"):
+        if isinstance(node_table.get(key), str):
+            node_table[key] = str(source.data(node_table[key]))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")
@@ -223,7 +239,7 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
     market_data = node.get("market_data", "bybit")
     if market_data not in MARKET_DATA:
         raise ConfigError(f"node.market_data: expected one of {MARKET_DATA}, got {market_data!r}")
-    strategy_file = Path(node.get("strategy", "configs/cascade_mm.toml"))
+    strategy_file = Path(node.get("strategy", shipped_config("cascade_mm.toml")))
     try:
         strategy_tree = tomllib.loads(strategy_file.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
@@ -239,7 +255,7 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
         strategies = crash_kwargs(merged, symbols)
     else:
         strategies = strategy_kwargs(merged, symbols)
-    instruments_file = Path(node.get("instruments", "configs/instruments.toml"))
+    instruments_file = Path(node.get("instruments", shipped_config("instruments.toml")))
     try:
         specs = load_specs(instruments_file)
     except (OSError, ValueError) as e:
@@ -485,8 +501,8 @@ def build_node(
 
     strategies: dict[str, Any] = {}
     if spec.system == "crash_reversion":
-        from strategies.crash_reversion import CrashReversion
-        from strategies.crash_reversion import CrashReversionConfig
+        from liqcascade.strategies.crash_reversion import CrashReversion
+        from liqcascade.strategies.crash_reversion import CrashReversionConfig
 
         params = {
             **spec.strategies["*"],
@@ -541,13 +557,13 @@ def run(built: BuiltNode, status_interval_s: float = 60.0) -> None:
     Run a built node until it is stopped (Ctrl-C / SIGTERM: the framework's signal handler
     stops it gracefully, see the module docstring), then release it.
 
-    A :class:`~live.monitor.StatusMonitor` writes ``session_start``/``session_stop``, websocket
-    up/down changes and a status line every ``status_interval_s`` (connection, messages/s, last
-    liquidation age, open orders and positions, PnL today) to ``events-node.jsonl`` in the
-    session folder, where ``liqcascade checklist`` reads them.
+    A :class:`~liqcascade.live.monitor.StatusMonitor` writes ``session_start``/``session_stop``,
+    websocket up/down changes and a status line every ``status_interval_s`` (connection,
+    messages/s, last liquidation age, open orders and positions, PnL today) to
+    ``events-node.jsonl`` in the session folder, where ``liqcascade checklist`` reads them.
     """
-    from live.monitor import StatusMonitor
-    from live.monitor import liquidation_client_of
+    from liqcascade.live.monitor import StatusMonitor
+    from liqcascade.live.monitor import liquidation_client_of
 
     node = built.node
     monitor = StatusMonitor(

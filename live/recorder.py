@@ -6,17 +6,17 @@ same schemas and timestamps, that the file loaders produce, so ``BacktestNode`` 
 What is recorded
 ----------------
 * ``allLiquidation.<SYM>`` -> ``LiquidationData`` rows, parsed by the shared
-  :func:`data_loaders.bybit.parse_liquidation_message` with ``recv_ts_ns`` = receipt time, so
-  ``ts_init`` = receipt time + the loaders' 1 ns tie-break (never before the event time).
+  :func:`liqcascade.data_loaders.bybit.parse_liquidation_message` with ``recv_ts_ns`` = receipt
+  time, so ``ts_init`` = receipt time + the loaders' 1 ns tie-break (never before the event time).
 * ``publicTrade.<SYM>`` -> ``TradeTick`` rows, parsed by the live client's
-  :func:`data_loaders.bybit.parse_trade_event` (re-exported here as ``parse_trade_message``;
-  both belong in ``data_loaders/bybit.py``): ``ts_event`` = the trade time ``T``, ``ts_init`` =
-  receipt time, aggressor from the taker side ``S``, ``trade_id`` = ``i``. On top, the recorder
-  refuses what would break the catalog later: a price or size off the instrument's tick/lot
-  grid or not finite, a trade id longer than the framework's 36 characters, another symbol's
-  event, a time outside 2017..now+2 days. Block trades (``BT: true``) are skipped: they are
-  negotiated off the order book, so a backtest's L1 matching must not fill resting orders on
-  them.
+  :func:`liqcascade.data_loaders.bybit.parse_trade_event` (re-exported here as
+  ``parse_trade_message``; both belong in ``data_loaders/bybit.py``): ``ts_event`` = the trade time
+  ``T``, ``ts_init`` = receipt time, aggressor from the taker side ``S``, ``trade_id`` = ``i``. On
+  top, the recorder refuses what would break the catalog later: a price or size off the
+  instrument's tick/lot grid or not finite, a trade id longer than the framework's 36 characters,
+  another symbol's event, a time outside 2017..now+2 days. Block trades (``BT: true``) are
+  skipped: they are negotiated off the order book, so a backtest's L1 matching must not fill
+  resting orders on them.
 * Receipt times are floored to the microsecond, for trades and liquidations alike. Trades then
   sit on whole microseconds and liquidations one nanosecond after, so the two can never share a
   ``ts_init`` (the engine orders ties differently in one-shot and streaming modes).
@@ -30,13 +30,13 @@ What is recorded
 Crash safety
 ------------
 Rows are buffered in memory and written every ``flush_interval_s`` through
-:class:`~data_loaders.catalog_writer.CatalogWriter` (staged, then moved into place; per-day merge
-with de-duplication), in a worker thread so the websocket keeps being read. A ``kill -9`` loses
-only the rows received since the last completed flush; a restart appends, and rows a replay
-delivers again are dropped by the writer's de-duplication (trades by ``ts_event, trade_id, price,
-size, aggressor``; liquidations by ``ts_event, side, price, quantity``). Raw lines are written in
-whole-line chunks every ``raw_flush_interval_s``; a line torn by a crash is cut off when the
-file is reopened, so the loader never meets half a line. Run one recorder per catalog: two
+:class:`~liqcascade.data_loaders.catalog_writer.CatalogWriter` (staged, then moved into place;
+per-day merge with de-duplication), in a worker thread so the websocket keeps being read. A ``kill
+-9`` loses only the rows received since the last completed flush; a restart appends, and rows a
+replay delivers again are dropped by the writer's de-duplication (trades by ``ts_event, trade_id,
+price, size, aggressor``; liquidations by ``ts_event, side, price, quantity``). Raw lines are
+written in whole-line chunks every ``raw_flush_interval_s``; a line torn by a crash is cut off when
+the file is reopened, so the loader never meets half a line. Run one recorder per catalog: two
 processes merging the same day file would race.
 
 Connection
@@ -79,26 +79,26 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from data_loaders.bybit import TRADE_TOPIC_PREFIX
-from data_loaders.bybit import LiquidationRecord
-from data_loaders.bybit import MessageError
-from data_loaders.bybit import TradePrint
-from data_loaders.bybit import parse_liquidation_message
-from data_loaders.bybit import parse_trade_event
-from data_loaders.bybit import parse_trade_message
-from data_loaders.catalog_writer import CatalogWriter
-from data_loaders.catalog_writer import WriteSummary
-from data_loaders.frames import LIQUIDATION_COLUMNS
-from data_loaders.frames import MAX_FUTURE_NS
-from data_loaders.frames import MIN_TS_NS
-from data_loaders.frames import TRADE_COLUMNS
-from data_loaders.frames import validate_liquidations
-from data_loaders.frames import validate_trades
-from data_loaders.instruments import DEFAULT_SPECS_PATH
-from data_loaders.instruments import InstrumentSpec
-from data_loaders.instruments import load_specs
-from data_loaders.instruments import to_instrument
-from live.config import BYBIT_LINEAR_PUBLIC_URL
+from liqcascade.data_loaders.bybit import TRADE_TOPIC_PREFIX
+from liqcascade.data_loaders.bybit import LiquidationRecord
+from liqcascade.data_loaders.bybit import MessageError
+from liqcascade.data_loaders.bybit import TradePrint
+from liqcascade.data_loaders.bybit import parse_liquidation_message
+from liqcascade.data_loaders.bybit import parse_trade_event
+from liqcascade.data_loaders.bybit import parse_trade_message
+from liqcascade.data_loaders.catalog_writer import CatalogWriter
+from liqcascade.data_loaders.catalog_writer import WriteSummary
+from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
+from liqcascade.data_loaders.frames import MAX_FUTURE_NS
+from liqcascade.data_loaders.frames import MIN_TS_NS
+from liqcascade.data_loaders.frames import TRADE_COLUMNS
+from liqcascade.data_loaders.frames import validate_liquidations
+from liqcascade.data_loaders.frames import validate_trades
+from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
+from liqcascade.data_loaders.instruments import InstrumentSpec
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.live.config import BYBIT_LINEAR_PUBLIC_URL
 
 __all__ = [
     "BybitRecorder",
@@ -284,8 +284,8 @@ class _Batch:
 
 
 def _on_grid(value: float, precision: int) -> bool:
-    # The tolerance of data_loaders.arrow_tables.to_units: a row it would refuse is refused here,
-    # alone, instead of failing a whole flush.
+    # The tolerance of liqcascade.data_loaders.arrow_tables.to_units: a row it would refuse is
+    # refused here, alone, instead of failing a whole flush.
     scaled = value * 10.0**precision
     return abs(scaled - round(scaled)) <= max(1e-6, abs(scaled) * 1e-12)
 

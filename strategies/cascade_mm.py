@@ -2,8 +2,9 @@
 
 Flow (``../shared/seeds/000_*.txt``, sections 2-4 and 8):
 
-1. Every ``LiquidationData`` goes to a :class:`~strategies.cascade_detector.CascadeDetector`.
-2. On a declared cascade - at the receipt time of its second large liquidation - the gate checks
+1. Every ``LiquidationData`` goes to a
+:class:`~liqcascade.strategies.cascade_detector.CascadeDetector`. 2. On a declared cascade - at the
+receipt time of its second large liquidation - the gate checks
    the one-position rule, the cooldown, trading hours and loss limits.
 3. A post-only limit order goes *into* the move: longs liquidated (price falling) -> BUY
    ``offset`` below the last price; shorts liquidated -> SELL above. The reference price is read
@@ -50,16 +51,24 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from msgspec.structs import force_setattr
+from nautilus_trader.common.component import TestClock
+from nautilus_trader.common.config import NonNegativeFloat
+from nautilus_trader.common.config import PositiveFloat
+from nautilus_trader.common.config import PositiveInt
 from nautilus_trader.common.events import TimeEvent
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.data import DataType
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.enums import TimeInForce
@@ -78,23 +87,24 @@ from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
 from nautilus_trader.trading.strategy import Strategy
 
-from data_loaders.liquidation import LiquidationData
-from strategies.cascade_detector import LONG
-from strategies.cascade_detector import Cascade
-from strategies.cascade_detector import CascadeDetector
-from strategies.cascade_detector import DetectorParams
-from strategies.event_log import EventLog
-from strategies.order_prices import BUY
-from strategies.order_prices import SELL
-from strategies.order_prices import entry_price
-from strategies.order_prices import exit_prices
-from strategies.order_prices import order_quantity
-from strategies.trading_gate import LossLimits
-from strategies.trading_gate import SessionRules
-from strategies.trading_gate import parse_utc
-from strategies.trading_gate import week_start
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.strategies.cascade_detector import LONG
+from liqcascade.strategies.cascade_detector import Cascade
+from liqcascade.strategies.cascade_detector import CascadeDetector
+from liqcascade.strategies.cascade_detector import DetectorParams
+from liqcascade.strategies.event_log import EventLog
+from liqcascade.strategies.order_prices import BUY
+from liqcascade.strategies.order_prices import SELL
+from liqcascade.strategies.order_prices import entry_price
+from liqcascade.strategies.order_prices import exit_prices
+from liqcascade.strategies.order_prices import order_quantity
+from liqcascade.strategies.trading_gate import LossLimits
+from liqcascade.strategies.trading_gate import SessionRules
+from liqcascade.strategies.trading_gate import parse_utc
+from liqcascade.strategies.trading_gate import week_start
 
 NS_PER_S = 1_000_000_000
+NO_AGGRESSOR = AggressorSide.NO_AGGRESSOR
 ENTRY, TAKE_PROFIT, STOP_LOSS, TIMEOUT = "ENTRY", "TP", "SL", "TIMEOUT"
 STATE_VERSION = 1
 
@@ -196,20 +206,24 @@ class StrategyStateFile:
         return records
 
 
+class OptimisticFillsWarning(UserWarning):
+    """A backtest's data lets the engine fill more than the market would have."""
+
+
 class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     """
     Parameters of one symbol's cascade market-maker (fractions, not percent).
 
     Parameters
     ----------
-    instrument_id : str
-        E.g. ``ETHUSDT-LINEAR.BYBIT``.
+    instrument_id : InstrumentId
+        E.g. ``ETHUSDT-LINEAR.BYBIT`` (its string form is accepted and converted).
     warm_threshold : float
         Large-liquidation notional (USDT) until enough history exists for the rolling quantile.
     liquidation_client_id : str
         Data client publishing ``LiquidationData`` (backtest data config / live client name).
     quantile, history, min_history, refresh_s, window_s, min_events
-        Cascade detection, see :class:`~strategies.cascade_detector.DetectorParams`.
+        Cascade detection, see :class:`~liqcascade.strategies.cascade_detector.DetectorParams`.
     entry_offset : float
         Limit distance from the reference price (0.0015 = 0.15 %).
     take_profit, stop_loss : float
@@ -244,7 +258,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     subscribe_trades : bool
         Subscribe to trade ticks. Live nodes need it (the cache only holds what is subscribed,
         and the sandbox fills from it); backtests do not (the engine caches every tick).
-    bar_type : str | None
+    bar_type : BarType | None
         Bars to use as the reference price when the data has no trades or quotes.
     event_log_path : str | None
         JSON-lines event log; ``None`` disables it.
@@ -256,37 +270,47 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
 
     """
 
-    instrument_id: str
-    warm_threshold: float
+    instrument_id: InstrumentId
+    warm_threshold: PositiveFloat
     liquidation_client_id: str = "BYBIT_LIQ"
-    quantile: float = 0.95
-    history: int = 1000
-    min_history: int = 200
-    refresh_s: float = 3600.0
-    window_s: float = 60.0
-    min_events: int = 2
-    entry_offset: float = 0.0015
-    take_profit: float = 0.0015
-    stop_loss: float = 0.0025
-    entry_timeout_s: float = 1800.0
-    max_hold_s: float = 1800.0
-    cooldown_s: float = 300.0
-    trade_notional: float = 2000.0
-    order_latency_ms: float = 0.0
+    quantile: PositiveFloat = 0.95
+    history: PositiveInt = 1000
+    min_history: PositiveInt = 200
+    refresh_s: PositiveFloat = 3600.0
+    window_s: PositiveFloat = 60.0
+    min_events: PositiveInt = 2
+    entry_offset: PositiveFloat = 0.0015
+    take_profit: PositiveFloat = 0.0015
+    stop_loss: PositiveFloat = 0.0025
+    entry_timeout_s: PositiveFloat = 1800.0
+    max_hold_s: PositiveFloat = 1800.0
+    cooldown_s: NonNegativeFloat = 300.0
+    trade_notional: PositiveFloat = 2000.0
+    order_latency_ms: NonNegativeFloat = 0.0
     reprice_on_post_only_reject: bool = True
     stop_trigger: str = "LAST_PRICE"
     trading_hours: list[int] | None = None
     skip_weekends: bool = False
     blackouts: list[list[str]] | None = None
-    daily_loss_limit: float | None = 0.01
-    weekly_loss_limit: float | None = 0.02
+    daily_loss_limit: PositiveFloat | None = 0.01
+    weekly_loss_limit: PositiveFloat | None = 0.02
     subscribe_trades: bool = False
-    bar_type: str | None = None
+    bar_type: BarType | None = None
     event_log_path: str | None = None
     state_path: str | None = None
-    close_retry_s: float = 1.0
+    close_retry_s: PositiveFloat = 1.0
 
     def __post_init__(self) -> None:
+        # Built in code with the string forms (as the framework's JSON decoding would convert
+        # them): accept them here too. The annotations bound what decoding admits; the checks
+        # below repeat them for direct construction, with messages that name the field.
+        for name, parse in (
+            ("instrument_id", InstrumentId.from_str),
+            ("bar_type", BarType.from_str),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                force_setattr(self, name, parse(value))
         positive = (
             "warm_threshold",
             "entry_offset",
@@ -352,9 +376,8 @@ class CascadeMarketMaker(Strategy):
 
     def __init__(self, config: CascadeMarketMakerConfig) -> None:
         super().__init__(config)
-        self.instrument_id = InstrumentId.from_str(config.instrument_id)
+        self.instrument_id = config.instrument_id
         self.symbol = self.instrument_id.symbol.value.removesuffix("-LINEAR")
-        self.detector = CascadeDetector(DetectorParams(**config.detector_kwargs()))
         self.sessions = SessionRules(
             trading_hours=tuple(config.trading_hours) if config.trading_hours else None,
             skip_weekends=config.skip_weekends,
@@ -362,24 +385,30 @@ class CascadeMarketMaker(Strategy):
         )
         self.loss_limits = LossLimits(config.daily_loss_limit, config.weekly_loss_limit)
         self.events = EventLog(config.event_log_path)
-        self.instrument: Instrument | None = None
-        self._bar_type = BarType.from_str(config.bar_type) if config.bar_type else None
+        self._bar_type = config.bar_type
         self._trigger = TriggerType[config.stop_trigger]
+        self._latency_ns = int(config.order_latency_ms * 1_000_000)
+        self._state = (
+            StrategyStateFile(config.state_path, config.instrument_id.value)
+            if config.state_path
+            else None
+        )
+        self._clear_run_state()
+
+    def _clear_run_state(self) -> None:
+        """Everything a run learns: a new strategy and a reset one start from the same point."""
+        self.detector = CascadeDetector(DetectorParams(**self.config.detector_kwargs()))
+        self.instrument: Instrument | None = None
         self._reset_trade()
         self._cooldown_until_ns = 0
-        self._latency_ns = int(config.order_latency_ms * 1_000_000)
         self._pending: dict[str, Order] = {}  # timer name -> order waiting out the latency
         # Positions closed on the account this session, any strategy's, for the loss limits:
         # "position_id:ts_closed" -> (position_id, ts_closed, realised pnl). Kept from the
         # current week only, so checking the limits does not grow with the run's length.
         self._account_closed: dict[str, tuple[str, int, float]] = {}
-        self._state = (
-            StrategyStateFile(config.state_path, config.instrument_id)
-            if config.state_path
-            else None
-        )
         self._session_start_ns = 0  # set by _restore: until then nothing may be saved
         self._closed: list[tuple[str, int, float]] = []  # this symbol's closes, this ISO week
+        self._checked_trade_data = False  # see _check_backtest_trades
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -519,7 +548,7 @@ class CascadeMarketMaker(Strategy):
     def _on_trade_gone(self, trade: dict[str, Any] | None, exits: list[Order], now: int) -> None:
         """Nothing of ours is working at the venue: whatever the state file says has ended."""
         for order in exits:  # reduce-only leftovers without a position can never act
-            self.cancel_order(order)
+            self._cancel(order)
         entry = self._order(self._entry_id)
         filled = self._first_fill_ns is not None or (entry is not None and entry.filled_qty > 0)
         if trade and filled:
@@ -539,7 +568,7 @@ class CascadeMarketMaker(Strategy):
         for other in entries:
             if other is not entry:  # one entry per symbol: any other is a stray
                 self.log.warning(f"Cancelling extra working order {other.client_order_id}")
-                self.cancel_order(other)
+                self._cancel(other)
         if entry.client_order_id != self._entry_id:
             self._entry_submitted_ns = None  # not the one the state file knows
         self._entry_id = entry.client_order_id
@@ -549,7 +578,7 @@ class CascadeMarketMaker(Strategy):
         self._entry_submitted_ns = submitted
         deadline = submitted + int(self.config.entry_timeout_s * NS_PER_S)
         if deadline <= now:
-            self.cancel_order(entry)
+            self._cancel(entry)
         else:
             self.clock.set_time_alert_ns(self._timer_entry, deadline, self._on_entry_timeout)
 
@@ -664,12 +693,22 @@ class CascadeMarketMaker(Strategy):
         next start (``state_path``), not kept anywhere else.
         """
         entry = self._order(self._entry_id)
-        if entry is not None and not entry.is_closed:
-            self.cancel_order(entry)
+        self._cancel(entry)
         for cascade in self.detector.cascades:
             self._log_cascade("cascade_stats", cascade)
         self._save_state()
         self.events.close()
+
+    def on_reset(self) -> None:
+        """Forget the run (detector history, trade, cooldown, loss-limit records).
+
+        ``engine.reset()`` then a second run gives the same result as the first. The event log
+        is appended to; a restart-state file is untouched (it is re-read by the next start).
+        """
+        topic = "events.position.*"
+        if self.msgbus.is_subscribed(topic, self._on_account_position_event):
+            self.msgbus.unsubscribe(topic=topic, handler=self._on_account_position_event)
+        self._clear_run_state()
 
     # -- signals ---------------------------------------------------------------------------------
 
@@ -755,6 +794,8 @@ class CascadeMarketMaker(Strategy):
     def _reference_price(self) -> Decimal | None:
         trade = self.cache.trade_tick(self.instrument_id)
         if trade is not None:
+            if not self._checked_trade_data:
+                self._check_backtest_trades(trade)
             return trade.price.as_decimal()
         quote = self.cache.quote_tick(self.instrument_id)
         if quote is not None:
@@ -764,6 +805,29 @@ class CascadeMarketMaker(Strategy):
             if bar is not None:
                 return bar.close.as_decimal()
         return None
+
+    def _check_backtest_trades(self, trade: TradeTick) -> None:
+        """
+        Say loudly when a backtest feeds trades with aggressor sides (once per run).
+
+        With buyer/seller prints the engine's trade-driven L1 book keeps a stale opposite side
+        and fills resting limits at prices the market has left: optimistic fills. The plugin's
+        runner feeds prints without aggressors (``liqcascade.backtests.execution_view``);
+        ``liqcascade.backtests.framework_configs`` gives a ``BacktestNode`` the same data.
+        Live, aggressor sides are real information and nothing is said.
+        """
+        self._checked_trade_data = True
+        if not isinstance(self.clock, TestClock) or trade.aggressor_side == NO_AGGRESSOR:
+            return
+        message = (
+            f"{self.instrument_id}: backtest trades carry aggressor sides, so the engine's L1 "
+            "book keeps a stale opposite side and can fill resting limits at prices the market "
+            "has left (optimistic fills). Feed the execution view instead: "
+            "liqcascade.backtests.framework_configs(...) or `liqcascade backtest`."
+        )
+        self.log.error(message)
+        self.events.write(self.clock.timestamp_ns(), "data_warning", self.symbol, message=message)
+        warnings.warn(message, OptimisticFillsWarning, stacklevel=2)
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -836,6 +900,15 @@ class CascadeMarketMaker(Strategy):
 
     def _order(self, client_order_id: ClientOrderId | None) -> Order | None:
         return self.cache.order(client_order_id) if client_order_id is not None else None
+
+    def _cancel(self, order: Order | None) -> None:
+        """Cancel an order once: one already closed or with a cancel under way is left alone.
+
+        An exit's sibling is cancelled on the exit's fill and again when the position closes a
+        moment later; the framework refuses the second (``PENDING_CANCEL``) with a warning.
+        """
+        if order is not None and not order.is_closed and not order.is_pending_cancel:
+            self.cancel_order(order)
 
     def on_order_rejected(self, event: OrderRejected) -> None:
         """Re-price a post-only-rejected entry once; fall back to market if a stop is refused."""
@@ -977,7 +1050,7 @@ class CascadeMarketMaker(Strategy):
         if sibling is None or sibling.is_closed:
             return
         if order is None or order.is_closed:
-            self.cancel_order(sibling)
+            self._cancel(sibling)
         elif sibling.quantity != order.leaves_qty:
             # A partial take-profit: the stop keeps protecting exactly what is still open.
             self.modify_order(sibling, quantity=order.leaves_qty)
@@ -1007,20 +1080,15 @@ class CascadeMarketMaker(Strategy):
 
     def _on_entry_timeout(self, event: TimeEvent) -> None:
         entry = self._order(self._entry_id)
-        if entry is not None and not entry.is_closed:
-            self.cancel_order(entry)
+        self._cancel(entry)
 
     def _on_max_hold(self, event: TimeEvent) -> None:
         self._close_at_market(TIMEOUT)
 
     def _close_at_market(self, reason: str) -> None:
-        entry = self._order(self._entry_id)
-        if entry is not None and not entry.is_closed:
-            self.cancel_order(entry)
+        self._cancel(self._order(self._entry_id))
         for order_id in self._exit_ids:
-            order = self._order(order_id)
-            if order is not None and not order.is_closed:
-                self.cancel_order(order)
+            self._cancel(self._order(order_id))
         for position in self.cache.positions_open(
             instrument_id=self.instrument_id, strategy_id=self.id
         ):
@@ -1049,9 +1117,7 @@ class CascadeMarketMaker(Strategy):
         self._cancel_timer(self._timer_hold)
         self._cancel_timer(self._timer_close_retry)
         for order_id in [self._entry_id, *self._exit_ids]:
-            order = self._order(order_id)
-            if order is not None and not order.is_closed:
-                self.cancel_order(order)
+            self._cancel(self._order(order_id))
         position = self.cache.position(event.position_id)
         fees = sum(float(c) for c in position.commissions()) if position is not None else 0.0
         pnl = float(event.realized_pnl)

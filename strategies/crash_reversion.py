@@ -3,7 +3,7 @@
 Flow (``../shared/seeds/002_*.txt``, "Methodology"):
 
 1. Every closed bar of every configured instrument goes to one
-   :class:`~strategies.crash_detector.CrashDetector`. A crash event is ``min_assets`` (3)
+   :class:`~liqcascade.strategies.crash_detector.CrashDetector`. A crash event is ``min_assets`` (3)
    assets with a 1 h and 2 h drop on a volume spike at the same bar close.
 2. **Entry** - "entry at close of crash candle": the moment the ``min_assets``-th qualifying bar
    arrives, each founding asset is bought with a market order; an asset whose bar at the same
@@ -21,7 +21,7 @@ Flow (``../shared/seeds/002_*.txt``, "Methodology"):
    ``entry fill * (1 - stop_loss)`` (floored to the tick), placed once the entry has filled.
 5. An asset that is held (or whose entry or exit is in flight) is not bought again; the skip is
    logged. Everything - crash events with their assets and numbers, joins, skips, entries, fills,
-   exits with PnL - goes to the JSON-lines :class:`~strategies.event_log.EventLog`.
+   exits with PnL - goes to the JSON-lines :class:`~liqcascade.strategies.event_log.EventLog`.
 
 Positions still open when the strategy stops are logged as ``open_at_end`` and left alone (a
 report counts closed round trips only).
@@ -49,13 +49,13 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
-from data_loaders.instruments import symbol_of as venue_symbol
-from strategies.crash_detector import AssetCrash
-from strategies.crash_detector import CrashDetector
-from strategies.crash_detector import CrashParams
-from strategies.crash_detector import CrashSignal
-from strategies.event_log import EventLog
-from strategies.order_prices import round_to_tick
+from liqcascade.data_loaders.instruments import symbol_of as venue_symbol
+from liqcascade.strategies.crash_detector import AssetCrash
+from liqcascade.strategies.crash_detector import CrashDetector
+from liqcascade.strategies.crash_detector import CrashParams
+from liqcascade.strategies.crash_detector import CrashSignal
+from liqcascade.strategies.event_log import EventLog
+from liqcascade.strategies.order_prices import round_to_tick
 
 ENTRY, HOLD, STOP_LOSS = "ENTRY", "HOLD", "SL"
 ALL_ASSETS = "*"  # event-log symbol of cross-asset events
@@ -74,7 +74,7 @@ class CrashReversionConfig(StrategyConfig, frozen=True):
         interval follows from it (``1-HOUR`` -> 1 h).
     threshold_mode, r1_bars, r2_bars, r1_drop, r2_drop, drop_quantile, volume_quantile,
     lookback, min_history, require_both, min_assets
-        Crash detection, see :class:`~strategies.crash_detector.CrashParams`.
+        Crash detection, see :class:`~liqcascade.strategies.crash_detector.CrashParams`.
     hold_bars : int
         Bars to hold after the crash bar (2 = exit at the close 2 h later on 1 h bars).
     notional_per_asset : float

@@ -1,4 +1,4 @@
-"""Shared test helpers: fixture paths and a fresh catalog folder per test."""
+"""Shared test helpers: fixture paths, a fresh catalog folder per test, a small market."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from liqcascade.data_loaders.sample_catalog import build_sample_catalog
+
 FIXTURES = Path(__file__).parent / "fixtures"
+SMALL_SYMBOLS = ("ETHUSDT", "SOLUSDT", "DOGEUSDT")
 
 
 @pytest.fixture
@@ -28,3 +31,18 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+@pytest.fixture(scope="session")
+def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One day of ETH, SOL and DOGE at half the trade rate, loaded like real data (shared)."""
+    root = tmp_path_factory.mktemp("market")
+    overrides = {
+        "days": 1,
+        "bar_history_days": 1,
+        "symbols": SMALL_SYMBOLS,
+        "trade_rate_scale": 0.5,
+    }
+    return build_sample_catalog(
+        root / "raw", root / "catalog", overrides, echo=lambda _: None, progress=False
+    )

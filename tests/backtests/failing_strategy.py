@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nautilus_trader.core.data import Data
 
-from strategies.cascade_mm import CascadeMarketMaker
+from liqcascade.strategies.cascade_mm import CascadeMarketMaker
 
 
 class FailingStrategy(CascadeMarketMaker):

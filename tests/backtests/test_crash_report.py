@@ -8,16 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from backtests.crash_report import benchmark_value
-from backtests.crash_report import build_records
-from backtests.crash_report import closes_from_bars
-from backtests.crash_report import crash_events_frame
-from backtests.crash_report import crash_report
-from backtests.crash_report import crash_summary
-from backtests.crash_report import ols_alpha
-from backtests.crash_report import period_table
-from backtests.crash_report import regime_of
-from backtests.crash_report import trades_from_events
+from liqcascade.backtests.crash_report import benchmark_value
+from liqcascade.backtests.crash_report import build_records
+from liqcascade.backtests.crash_report import closes_from_bars
+from liqcascade.backtests.crash_report import crash_events_frame
+from liqcascade.backtests.crash_report import crash_report
+from liqcascade.backtests.crash_report import crash_summary
+from liqcascade.backtests.crash_report import ols_alpha
+from liqcascade.backtests.crash_report import period_table
+from liqcascade.backtests.crash_report import regime_of
+from liqcascade.backtests.crash_report import trades_from_events
 from tests.strategies.bar_harness import make_bars
 
 S = 1_000_000_000

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from backtests.metrics import compute_metrics
-from backtests.run_config import load_runs
-from backtests.runner import run_spec
-from data_loaders.sample_catalog import build_sample_catalog
+from liqcascade.backtests.metrics import compute_metrics
+from liqcascade.backtests.run_config import load_runs
+from liqcascade.backtests.runner import run_spec
+from liqcascade.data_loaders.sample_catalog import build_sample_catalog
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "backtest_sample.toml"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "XRPUSDT")  # the default sample

@@ -26,17 +26,17 @@ import math
 import pandas as pd
 import pytest
 
-from backtests.metrics import METRIC_KEYS
-from backtests.metrics import compute_metrics
-from backtests.metrics import daily_returns
-from backtests.metrics import drawdown_pct
-from backtests.metrics import equity_curve
-from backtests.metrics import max_drawdown_pct
-from backtests.metrics import sharpe_from_daily
-from backtests.records import CascadeRecord
-from backtests.records import RunRecords
-from backtests.records import SignalRecord
-from backtests.records import TradeRecord
+from liqcascade.backtests.metrics import METRIC_KEYS
+from liqcascade.backtests.metrics import compute_metrics
+from liqcascade.backtests.metrics import daily_returns
+from liqcascade.backtests.metrics import drawdown_pct
+from liqcascade.backtests.metrics import equity_curve
+from liqcascade.backtests.metrics import max_drawdown_pct
+from liqcascade.backtests.metrics import sharpe_from_daily
+from liqcascade.backtests.records import CascadeRecord
+from liqcascade.backtests.records import RunRecords
+from liqcascade.backtests.records import SignalRecord
+from liqcascade.backtests.records import TradeRecord
 
 S = 1_000_000_000
 DAY = 86_400 * S

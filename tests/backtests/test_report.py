@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.plots import cascade_window
-from backtests.plots import plot_cascade
-from backtests.plots import plot_equity
-from backtests.plots import plot_largest_cascades
-from backtests.plots import tp_sl_levels
-from backtests.report import format_table
-from backtests.report import metrics_table
-from backtests.report import scenario_table
-from backtests.report import write_report
+from liqcascade.backtests.plots import cascade_window
+from liqcascade.backtests.plots import plot_cascade
+from liqcascade.backtests.plots import plot_equity
+from liqcascade.backtests.plots import plot_largest_cascades
+from liqcascade.backtests.plots import tp_sl_levels
+from liqcascade.backtests.report import format_table
+from liqcascade.backtests.report import metrics_table
+from liqcascade.backtests.report import scenario_table
+from liqcascade.backtests.report import write_report
 from tests.backtests.test_metrics import C1
 from tests.backtests.test_metrics import C2
 from tests.backtests.test_metrics import C3

@@ -7,29 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from backtests import trade_windows
-from backtests.execution_view import build_execution_view
-from backtests.run_config import ConfigError
-from backtests.run_config import load_runs
-from backtests.runner import decision_events
-from backtests.runner import run_spec
-from data_loaders.sample_catalog import build_sample_catalog
+from liqcascade.backtests import trade_windows
+from liqcascade.backtests.execution_view import build_execution_view
+from liqcascade.backtests.run_config import ConfigError
+from liqcascade.backtests.run_config import load_runs
+from liqcascade.backtests.runner import decision_events
+from liqcascade.backtests.runner import run_spec
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "backtest_sample.toml"
-
-
-@pytest.fixture(scope="module")
-def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("market")
-    overrides = {
-        "days": 1,
-        "bar_history_days": 1,
-        "symbols": ("ETHUSDT", "SOLUSDT", "DOGEUSDT"),
-        "trade_rate_scale": 0.5,
-    }
-    return build_sample_catalog(
-        root / "raw", root / "catalog", overrides, echo=lambda _: None, progress=False
-    )
 
 
 def _spec(catalog: Path, *overrides: str):
@@ -129,7 +114,7 @@ def test_strategy_exceptions_fail_the_run(small_catalog: Path, tmp_path: Path) -
     from msgspec.structs import replace as replace_struct
     from nautilus_trader.backtest.node import BacktestNode
 
-    from backtests.runner import build_run_config
+    from liqcascade.backtests.runner import build_run_config
 
     spec = _spec(small_catalog)
     view = build_execution_view(small_catalog, list(spec.symbols), spec.strategies)

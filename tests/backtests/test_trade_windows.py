@@ -12,20 +12,20 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from backtests.trade_windows import EXIT_MARGIN_NS
-from backtests.trade_windows import FILLABLE
-from backtests.trade_windows import UNFILLED
-from backtests.trade_windows import WINDOW_MARGIN_NS
-from backtests.trade_windows import CascadeSpan
-from backtests.trade_windows import Grid
-from backtests.trade_windows import Prints
-from backtests.trade_windows import WindowRules
-from backtests.trade_windows import cascade_span
-from backtests.trade_windows import cascade_spans
-from backtests.trade_windows import cascade_windows
-from backtests.trade_windows import window_rules
-from strategies.order_prices import BUY
-from strategies.order_prices import SELL
+from liqcascade.backtests.trade_windows import EXIT_MARGIN_NS
+from liqcascade.backtests.trade_windows import FILLABLE
+from liqcascade.backtests.trade_windows import UNFILLED
+from liqcascade.backtests.trade_windows import WINDOW_MARGIN_NS
+from liqcascade.backtests.trade_windows import CascadeSpan
+from liqcascade.backtests.trade_windows import Grid
+from liqcascade.backtests.trade_windows import Prints
+from liqcascade.backtests.trade_windows import WindowRules
+from liqcascade.backtests.trade_windows import cascade_span
+from liqcascade.backtests.trade_windows import cascade_spans
+from liqcascade.backtests.trade_windows import cascade_windows
+from liqcascade.backtests.trade_windows import window_rules
+from liqcascade.strategies.order_prices import BUY
+from liqcascade.strategies.order_prices import SELL
 
 S = 1_000_000_000
 TICK = Decimal("0.01")

@@ -10,7 +10,7 @@ from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
-from data_loaders.liquidation import LiquidationData
+from liqcascade.data_loaders.liquidation import LiquidationData
 
 
 class RecordingConfig(StrategyConfig, frozen=True):

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from data_loaders.bybit import MessageError
-from data_loaders.bybit import load_bybit_liquidations
-from data_loaders.bybit import load_bybit_trades
-from data_loaders.bybit import parse_liquidation_message
-from data_loaders.errors import MalformedInputError
-from data_loaders.liquidation import LONG
-from data_loaders.liquidation import SHORT
-from data_loaders.liquidation import TIE_BREAK_NS
+from liqcascade.data_loaders.bybit import MessageError
+from liqcascade.data_loaders.bybit import load_bybit_liquidations
+from liqcascade.data_loaders.bybit import load_bybit_trades
+from liqcascade.data_loaders.bybit import parse_liquidation_message
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.liquidation import LONG
+from liqcascade.data_loaders.liquidation import SHORT
+from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
 
 MS = 1_000_000
 

@@ -16,12 +16,12 @@ from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from data_loaders.arrow_tables import fixed_point_array
-from data_loaders.catalog_writer import CatalogWriter
-from data_loaders.errors import MalformedInputError
-from data_loaders.instruments import load_specs
-from data_loaders.liquidation import LiquidationData
-from data_loaders.load import load_files
+from liqcascade.data_loaders.arrow_tables import fixed_point_array
+from liqcascade.data_loaders.catalog_writer import CatalogWriter
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.data_loaders.load import load_files
 from tests.conftest import snapshot
 
 ETH = load_specs()["ETHUSDT"]

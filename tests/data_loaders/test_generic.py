@@ -11,12 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from data_loaders.errors import MalformedInputError
-from data_loaders.frames import LIQUIDATION_COLUMNS
-from data_loaders.generic import TableMapping
-from data_loaders.generic import load_generic_liquidations
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
-from data_loaders.liquidation import TIE_BREAK_NS
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
+from liqcascade.data_loaders.generic import TableMapping
+from liqcascade.data_loaders.generic import load_generic_liquidations
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 POSITION = FIXTURES / "generic_liquidations_position.csv"  # Bybit allLiquidation recording

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from data_loaders.instruments import load_specs
-from data_loaders.instruments import spec_from_instrument
-from data_loaders.instruments import specs_to_toml
-from data_loaders.instruments import to_instrument
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import spec_from_instrument
+from liqcascade.data_loaders.instruments import specs_to_toml
+from liqcascade.data_loaders.instruments import to_instrument
 
 
 def test_offline_defaults_cover_the_five_perpetuals() -> None:

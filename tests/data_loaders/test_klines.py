@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_loaders.errors import MalformedInputError
-from data_loaders.frames import BAR_COLUMNS
-from data_loaders.klines import interval_to_bar_spec
-from data_loaders.klines import load_binance_klines
-from data_loaders.klines import load_bybit_klines
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.frames import BAR_COLUMNS
+from liqcascade.data_loaders.klines import interval_to_bar_spec
+from liqcascade.data_loaders.klines import load_binance_klines
+from liqcascade.data_loaders.klines import load_bybit_klines
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BINANCE_1H = FIXTURES / "binance_klines" / "ETHUSDT-1h-2024-01-01.csv"  # futures, header, ms

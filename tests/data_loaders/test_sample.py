@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_loaders.instruments import InstrumentSpec
-from data_loaders.instruments import load_specs
-from data_loaders.sample import KLINES_HEADER
-from data_loaders.sample import TRADES_HEADER
-from data_loaders.sample import SampleConfig
-from data_loaders.sample import SampleFiles
-from data_loaders.sample import generate_sample
+from liqcascade.data_loaders.instruments import InstrumentSpec
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.sample import KLINES_HEADER
+from liqcascade.data_loaders.sample import TRADES_HEADER
+from liqcascade.data_loaders.sample import SampleConfig
+from liqcascade.data_loaders.sample import SampleFiles
+from liqcascade.data_loaders.sample import generate_sample
 
 SMALL = SampleConfig(days=2, bar_history_days=10, trade_rate_scale=0.2)
 SYMBOLS = SMALL.symbols

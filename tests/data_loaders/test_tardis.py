@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_loaders.errors import MalformedInputError
-from data_loaders.frames import LIQUIDATION_COLUMNS
-from data_loaders.frames import TRADE_COLUMNS
-from data_loaders.instruments import load_specs
-from data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
-from data_loaders.liquidation import TIE_BREAK_NS
-from data_loaders.tardis import load_tardis_liquidations
-from data_loaders.tardis import load_tardis_trades
+from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
+from liqcascade.data_loaders.frames import TRADE_COLUMNS
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
+from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
+from liqcascade.data_loaders.tardis import load_tardis_liquidations
+from liqcascade.data_loaders.tardis import load_tardis_trades
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LIQUIDATIONS = FIXTURES / "tardis_liquidations_ETHUSDT.csv"

@@ -56,7 +56,7 @@ def test_unknown_format_is_named(fixtures: Path, catalog_dir: Path) -> None:
 def test_feed_delay_option_applies(fixtures: Path, catalog_dir: Path) -> None:
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-    from data_loaders.liquidation import LiquidationData
+    from liqcascade.data_loaders.liquidation import LiquidationData
 
     liqs = str(fixtures / "bybit_legacy_liquidation.jsonl")
     result = CliRunner().invoke(

@@ -28,10 +28,10 @@ from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import Venue
 
-from data_loaders.liquidation import LiquidationData
-from live.config import BybitLiquidationClientConfig
-from live.factories import BybitLiquidationClientFactory
-from live.liquidation_client import BybitLiquidationDataClient
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.live.config import BybitLiquidationClientConfig
+from liqcascade.live.factories import BybitLiquidationClientFactory
+from liqcascade.live.liquidation_client import BybitLiquidationDataClient
 from tests.live.bybit_server import BybitServer
 
 CLIENT = "BYBIT_LIQ"

@@ -1,8 +1,8 @@
 """The paper-trading checklist from crafted event logs, and the status monitor that feeds it.
 
-The logs are written line by line in the event-log format of ``strategies.event_log`` (the
-strategy's events) and ``live.monitor`` (node-wide events); every expected figure below is worked
-out by hand in the comments.
+The logs are written line by line in the event-log format of ``liqcascade.strategies.event_log``
+(the strategy's events) and ``liqcascade.live.monitor`` (node-wide events); every expected figure
+below is worked out by hand in the comments.
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from typing import Any
 
 import pytest
 
-from live.checklist import FAIL
-from live.checklist import NA
-from live.checklist import PASS
-from live.checklist import CheckLine
-from live.checklist import Targets
-from live.checklist import checklist
-from live.checklist import checklist_command
-from live.checklist import format_checklist
-from live.checklist import read_event_logs
-from live.liquidation_client import FeedStats
-from live.monitor import StatusMonitor
-from live.monitor import liquidation_client_of
-from strategies.event_log import EventLog
-from strategies.event_log import read_events
+from liqcascade.live.checklist import FAIL
+from liqcascade.live.checklist import NA
+from liqcascade.live.checklist import PASS
+from liqcascade.live.checklist import CheckLine
+from liqcascade.live.checklist import Targets
+from liqcascade.live.checklist import checklist
+from liqcascade.live.checklist import checklist_command
+from liqcascade.live.checklist import format_checklist
+from liqcascade.live.checklist import read_event_logs
+from liqcascade.live.liquidation_client import FeedStats
+from liqcascade.live.monitor import StatusMonitor
+from liqcascade.live.monitor import liquidation_client_of
+from liqcascade.strategies.event_log import EventLog
+from liqcascade.strategies.event_log import read_events
 from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 from tests.live.conftest import Harness

@@ -18,15 +18,15 @@ from nautilus_trader.model.data import DataType
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import InstrumentId
 
-import live.factories
-from data_loaders.liquidation import LONG
-from data_loaders.liquidation import SHORT
-from data_loaders.liquidation import TIE_BREAK_NS
-from data_loaders.liquidation import LiquidationData
-from live.config import BybitLiquidationClientConfig
-from live.liquidation_client import BybitLiquidationDataClient
-from live.liquidation_client import RecentKeys
-from live.liquidation_client import topic_for
+import liqcascade.live.factories
+from liqcascade.data_loaders.liquidation import LONG
+from liqcascade.data_loaders.liquidation import SHORT
+from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.live.config import BybitLiquidationClientConfig
+from liqcascade.live.liquidation_client import BybitLiquidationDataClient
+from liqcascade.live.liquidation_client import RecentKeys
+from liqcascade.live.liquidation_client import topic_for
 from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 from tests.live.bybit_server import liquidation_message
@@ -268,10 +268,10 @@ def test_non_linear_instrument_is_refused_without_a_request(server: BybitServer)
 
 
 def _docstring_block(title: str) -> str:
-    """The indented literal block following ``title::`` in ``live.factories``' docstring."""
-    doc = live.factories.__doc__ or ""
+    """The literal block after ``title::`` in ``liqcascade.live.factories``' docstring."""
+    doc = liqcascade.live.factories.__doc__ or ""
     match = re.search(rf"{title}[^\n]*::\n\n((?:    .*\n|\n)+)", doc)
-    assert match, f"no {title} block in live.factories"
+    assert match, f"no {title} block in liqcascade.live.factories"
     return "\n".join(line[4:] for line in match.group(1).splitlines())
 
 

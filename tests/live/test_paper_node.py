@@ -1,6 +1,6 @@
 """Paper and live nodes built from the shipped config files, run for real against loopback.
 
-Every node here is a real ``TradingNode`` built by :func:`live.node.build_node` from
+Every node here is a real ``TradingNode`` built by :func:`liqcascade.live.node.build_node` from
 ``configs/paper.toml`` / ``configs/live.toml`` (plus test overrides): our public-stream client
 with trades and instruments (``market_data = "stream"``) pointed at the local Bybit-protocol
 server, the persistent sandbox venue, one ``CascadeMarketMaker`` per symbol. Nothing talks to
@@ -30,18 +30,18 @@ from nautilus_trader.model.enums import OrderStatus
 from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.identifiers import InstrumentId
 
-from data_loaders.bybit import MessageError
-from data_loaders.bybit import parse_trade_message
-from live.factories import PaperExecutionClient
-from live.liquidation_client import BybitLiquidationDataClient
-from live.node import BuiltNode
-from live.node import ConfigError
-from live.node import MainnetNotConfirmedError
-from live.node import build_node
-from live.node import live_command
-from live.node import load_node_spec
-from live.node import read_api_keys
-from strategies.event_log import read_events
+from liqcascade.data_loaders.bybit import MessageError
+from liqcascade.data_loaders.bybit import parse_trade_message
+from liqcascade.live.factories import PaperExecutionClient
+from liqcascade.live.liquidation_client import BybitLiquidationDataClient
+from liqcascade.live.node import BuiltNode
+from liqcascade.live.node import ConfigError
+from liqcascade.live.node import MainnetNotConfirmedError
+from liqcascade.live.node import build_node
+from liqcascade.live.node import live_command
+from liqcascade.live.node import load_node_spec
+from liqcascade.live.node import read_api_keys
+from liqcascade.strategies.event_log import read_events
 from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 from tests.live.bybit_server import trade_message
@@ -402,7 +402,7 @@ def test_keys_are_read_from_the_environment_by_name_only() -> None:
 _LIVE_SCRIPT = textwrap.dedent(
     """
     import asyncio, contextlib, sys
-    from live.node import build_node, load_node_spec
+    from liqcascade.live.node import build_node, load_node_spec
     config, port, *overrides = sys.argv[1:]
     loopback = {
         "base_url_http": f"http://127.0.0.1:{port}",
@@ -478,7 +478,8 @@ def test_live_demo_keys_never_appear_in_logs_or_session_files(
 # -- Ctrl-C ---------------------------------------------------------------------------------------
 
 _PAPER_SCRIPT = (
-    "import sys; from live.node import paper_command; paper_command(sys.argv[1], sys.argv[2:])"
+    "import sys; from liqcascade.live.node import paper_command; "
+    "paper_command(sys.argv[1], sys.argv[2:])"
 )
 
 
@@ -638,8 +639,8 @@ def test_state_file_is_left_alone_when_the_strategy_cannot_start(tmp_path: Path)
     from nautilus_trader.backtest.engine import BacktestEngineConfig
     from nautilus_trader.config import LoggingConfig
 
-    from strategies.cascade_mm import CascadeMarketMaker
-    from strategies.cascade_mm import CascadeMarketMakerConfig
+    from liqcascade.strategies.cascade_mm import CascadeMarketMaker
+    from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 
     state = tmp_path / "strategies.json"
     trade = {"entry_id": None, "side": "BUY", "first_fill_ns": 1, "exits": {"O-1": "SL"}}
@@ -658,9 +659,9 @@ def test_state_file_is_left_alone_when_the_strategy_cannot_start(tmp_path: Path)
 def test_system_b_paper_node_builds_with_bybit_bars(tmp_path: Path) -> None:
     """System B runs on the live node too: one CrashReversion over the symbols, hourly klines
     from the framework's Bybit data client (built, not started: no network here)."""
-    from live.node import build_node
-    from live.node import load_node_spec
-    from strategies.crash_reversion import CrashReversion
+    from liqcascade.live.node import build_node
+    from liqcascade.live.node import load_node_spec
+    from liqcascade.strategies.crash_reversion import CrashReversion
 
     config = Path(__file__).resolve().parents[2] / "configs" / "paper_crash_reversion.toml"
     overrides = [f'node.sessions_dir="{tmp_path}/s"', f'node.state_dir="{tmp_path}/st"']

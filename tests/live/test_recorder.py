@@ -27,19 +27,19 @@ from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-import data_loaders.bybit
-from data_loaders.liquidation import LONG
-from data_loaders.liquidation import SHORT
-from data_loaders.liquidation import TIE_BREAK_NS
-from data_loaders.liquidation import LiquidationData
-from data_loaders.load import load_files
-from live.recorder import BybitRecorder
-from live.recorder import RawLineWriter
-from live.recorder import RecorderConfig
-from live.recorder import RecorderStats
-from live.recorder import TradePrint
-from live.recorder import parse_trade_message
-from live.recorder import record_command
+import liqcascade.data_loaders.bybit
+from liqcascade.data_loaders.liquidation import LONG
+from liqcascade.data_loaders.liquidation import SHORT
+from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.data_loaders.load import load_files
+from liqcascade.live.recorder import BybitRecorder
+from liqcascade.live.recorder import RawLineWriter
+from liqcascade.live.recorder import RecorderConfig
+from liqcascade.live.recorder import RecorderStats
+from liqcascade.live.recorder import TradePrint
+from liqcascade.live.recorder import parse_trade_message
+from liqcascade.live.recorder import record_command
 from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 from tests.live.bybit_server import liquidation_message
@@ -178,7 +178,7 @@ def start_recorder() -> Iterator[Callable[[RecorderConfig], RunningRecorder]]:
 
 def test_trades_go_through_the_live_clients_parser() -> None:
     # One trade parser for the live client and the recorder.
-    assert parse_trade_message is data_loaders.bybit.parse_trade_message
+    assert parse_trade_message is liqcascade.data_loaders.bybit.parse_trade_message
     message = {
         "topic": "publicTrade.ETHUSDT",
         "type": "snapshot",
@@ -447,7 +447,7 @@ def start_subprocess(server: BybitServer, tmp_path: Path, name: str) -> subproce
         "status_interval": 0.5,
         "url": server.url,
     }
-    code = "import json, sys; from live.recorder import record_command; "
+    code = "import json, sys; from liqcascade.live.recorder import record_command; "
     code += "record_command(**json.loads(sys.argv[1]))"
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(

@@ -18,13 +18,13 @@ from nautilus_trader.model.enums import OmsType
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money
 
-from backtests.venue import BpsFeeModel
-from backtests.venue import BpsFeeModelConfig
-from data_loaders.instruments import load_specs
-from data_loaders.instruments import to_instrument
-from strategies.crash_reversion import CrashReversion
-from strategies.crash_reversion import CrashReversionConfig
-from strategies.event_log import read_events
+from liqcascade.backtests.venue import BpsFeeModel
+from liqcascade.backtests.venue import BpsFeeModelConfig
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.strategies.crash_reversion import CrashReversion
+from liqcascade.strategies.crash_reversion import CrashReversionConfig
+from liqcascade.strategies.event_log import read_events
 
 S = 1_000_000_000
 HOUR = 3600 * S

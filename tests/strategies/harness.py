@@ -23,12 +23,12 @@ from nautilus_trader.model.identifiers import TradeId
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money
 
-from data_loaders.instruments import load_specs
-from data_loaders.instruments import to_instrument
-from data_loaders.liquidation import LiquidationData
-from strategies.cascade_mm import CascadeMarketMaker
-from strategies.cascade_mm import CascadeMarketMakerConfig
-from strategies.event_log import read_events
+from liqcascade.data_loaders.instruments import load_specs
+from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.data_loaders.liquidation import LiquidationData
+from liqcascade.strategies.cascade_mm import CascadeMarketMaker
+from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
+from liqcascade.strategies.event_log import read_events
 
 S = 1_000_000_000
 T0 = 1_741_010_400 * S  # 2025-03-03 14:00 UTC, a Monday inside the 13-18 UTC session
@@ -71,10 +71,10 @@ def run(
     """
     Run one strategy over the data; return the engine and its event log.
 
-    Trades carry no aggressor, as in the runner's execution view (``backtests.execution_view``),
-    unless ``raw_aggressors`` alternates buyer/seller prints to show the engine's stale-side
-    artefact. ``companions`` adds more symbols to the same account, each
-    ``symbol: (trade points, liquidations, strategy overrides)``.
+    Trades carry no aggressor, as in the runner's execution view
+    (``liqcascade.backtests.execution_view``), unless ``raw_aggressors`` alternates buyer/seller
+    prints to show the engine's stale-side artefact. ``companions`` adds more symbols to the same
+    account, each ``symbol: (trade points, liquidations, strategy overrides)``.
     """
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
     engine.add_venue(

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from strategies.cascade_detector import LONG
-from strategies.cascade_detector import SHORT
-from strategies.cascade_detector import CascadeDetector
-from strategies.cascade_detector import DetectorParams
+from liqcascade.strategies.cascade_detector import LONG
+from liqcascade.strategies.cascade_detector import SHORT
+from liqcascade.strategies.cascade_detector import CascadeDetector
+from liqcascade.strategies.cascade_detector import DetectorParams
 
 S = 1_000_000_000
 HOUR = 3600 * S

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from liqcascade.strategies.cascade_mm import OptimisticFillsWarning
 from tests.strategies.harness import S
 from tests.strategies.harness import liquidation
 from tests.strategies.harness import run
@@ -55,7 +56,9 @@ def test_engine_fills_on_a_stale_side_with_raw_aggressors(tmp_path: Path) -> Non
     a resting BUY 1997 fills while the market trades 1999.
     """
     touch_then_up = [(0, 2000.0), (10, 1997.0), (20, 1997.0), (30, 1999.0)]
-    raw = run(tmp_path, trades(touch_then_up), CASCADE_LONGS, raw_aggressors=True)
+    with pytest.warns(OptimisticFillsWarning):  # the strategy tells the user so
+        raw = run(tmp_path, trades(touch_then_up), CASCADE_LONGS, raw_aggressors=True)
+    assert raw.of("data_warning")
     assert [f["ts"] for f in raw.of("entry_fill")] == [
         raw.of("entry_submitted")[0]["ts"] + 24 * S - 1
     ]
@@ -235,7 +238,7 @@ def test_blackout_window_and_tie_side_skip(tmp_path: Path) -> None:
 
 
 def test_btc_parameters_come_from_the_config_file(tmp_path: Path) -> None:
-    from backtests.run_config import load_runs
+    from liqcascade.backtests.run_config import load_runs
 
     config = Path(__file__).resolve().parents[2] / "configs" / "backtest_sample.toml"
     btc = load_runs(config, scenarios=False)[0].strategies["BTCUSDT"]

@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from strategies.crash_detector import CrashDetector
-from strategies.crash_detector import CrashParams
-from strategies.crash_detector import TrailingWindow
+from liqcascade.strategies.crash_detector import CrashDetector
+from liqcascade.strategies.crash_detector import CrashParams
+from liqcascade.strategies.crash_detector import TrailingWindow
 
 S = 1_000_000_000
 HOUR = 3600 * S

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from strategies.crash_reversion import CrashReversionConfig
+from liqcascade.strategies.crash_reversion import CrashReversionConfig
 from tests.strategies.bar_harness import HOUR
 from tests.strategies.bar_harness import T0
 from tests.strategies.bar_harness import BarRun

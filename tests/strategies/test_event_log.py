@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from strategies.event_log import EventLog
-from strategies.event_log import read_events
+from liqcascade.strategies.event_log import EventLog
+from liqcascade.strategies.event_log import read_events
 
 S = 1_000_000_000
 

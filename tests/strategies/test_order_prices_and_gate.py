@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal as D  # noqa: N817 (prices read better short)
 
-from strategies.order_prices import BUY
-from strategies.order_prices import SELL
-from strategies.order_prices import entry_price
-from strategies.order_prices import exit_prices
-from strategies.order_prices import order_quantity
-from strategies.trading_gate import LossLimits
-from strategies.trading_gate import SessionRules
-from strategies.trading_gate import day_start
-from strategies.trading_gate import parse_utc
-from strategies.trading_gate import week_start
+from liqcascade.strategies.order_prices import BUY
+from liqcascade.strategies.order_prices import SELL
+from liqcascade.strategies.order_prices import entry_price
+from liqcascade.strategies.order_prices import exit_prices
+from liqcascade.strategies.order_prices import order_quantity
+from liqcascade.strategies.trading_gate import LossLimits
+from liqcascade.strategies.trading_gate import SessionRules
+from liqcascade.strategies.trading_gate import day_start
+from liqcascade.strategies.trading_gate import parse_utc
+from liqcascade.strategies.trading_gate import week_start
 
 S = 1_000_000_000
 
