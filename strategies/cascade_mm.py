@@ -680,6 +680,14 @@ class CascadeMarketMaker(Strategy):
         self.msgbus.subscribe(topic="events.position.*", handler=self._on_account_position_event)
         if self.config.subscribe_trades:
             self.subscribe_trade_ticks(self.instrument_id)
+        elif self._bar_type is None and not isinstance(self.clock, TestClock):
+            # Live, the cache holds only subscribed data: unless another component subscribes
+            # trades or quotes, every cascade would be skipped for want of a reference price.
+            self.log.warning(
+                "subscribe_trades is false and no bar_type is set: without another subscriber "
+                "to this instrument's trades or quotes there is no reference price, and every "
+                "cascade is skipped ('no reference price yet')"
+            )
         if self._bar_type is not None:
             self.subscribe_bars(self._bar_type)
         if self._state is not None:
