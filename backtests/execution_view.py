@@ -29,6 +29,10 @@ Two transformations, both made so fills are conservative and runs are fast:
    Tests run the windowed and full views and require the same orders, fills and PnL, with
    conservative and optimistic fills, and force a failed check to show the second run.
 
+3. **Heartbeats.** A no-op ``Heartbeat`` one nanosecond before each distinct print time, so an
+   order whose latency timer was created while the venue settled meets the book of its own
+   arrival time, not the next print's (:mod:`liqcascade.backtests.heartbeat`).
+
 Liquidations and instruments are linked (hard links, or copies across file systems), not
 rewritten. Views are cached by a key of the source files and the window parameters.
 """
@@ -53,6 +57,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from liqcascade.backtests.heartbeat import HEARTBEAT_DIRECTORY
+from liqcascade.backtests.heartbeat import heartbeats_table
 from liqcascade.backtests.trade_windows import UNFILLED
 from liqcascade.backtests.trade_windows import Grid
 from liqcascade.backtests.trade_windows import Prints
@@ -155,7 +161,7 @@ def _link(source: Path, target: Path) -> None:
 
 
 #: Bumped whenever the window rules change, so views cut by older rules are not reused.
-VIEW_VERSION = 4
+VIEW_VERSION = 5  # 5: heartbeats before prints (see backtests.heartbeat)
 #: Below this much trade data a view is built in-process (starting workers costs more).
 PARALLEL_MIN_BYTES = 2 * 1024**3  # ~35 M trades: ~10 s in one process; spawning costs ~1 s
 
@@ -241,6 +247,12 @@ def _build_instrument(
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, target, row_group_size=ROWS_PER_GROUP)
         assert interval_of(target) == (first, last)
+        beats = (
+            staging / "data" / HEARTBEAT_DIRECTORY / instrument_id / file_name(first - 1, last - 1)
+        )
+        beats.parent.mkdir(parents=True, exist_ok=True)
+        heartbeat_ts = table["ts_init"].to_numpy().astype(np.int64)
+        pq.write_table(heartbeats_table(instrument_id, heartbeat_ts), beats)
     return trades_in, trades_kept, len(windows) if windows is not None else -1
 
 

@@ -154,7 +154,7 @@ def _run_config(spec: RunSpec, data: list[Any], strategies: list[Any]) -> Any:
 
 def data_configs(spec: RunSpec, view: Path) -> list[Any]:
     """
-    System A's data: per symbol, the view's trades and the liquidations.
+    System A's data: per symbol, the view's trades, the liquidations and the heartbeats.
 
     Liquidations are custom data: their ``BacktestDataConfig`` needs the ``client_id`` the
     strategy subscribes with (``liquidation_client_id``), or the framework refuses the config.
@@ -162,6 +162,9 @@ def data_configs(spec: RunSpec, view: Path) -> list[Any]:
     from nautilus_trader.backtest.config import BacktestDataConfig
     from nautilus_trader.model.data import TradeTick
 
+    from liqcascade.backtests.heartbeat import HEARTBEAT_CLIENT
+    from liqcascade.backtests.heartbeat import HEARTBEAT_DIRECTORY
+    from liqcascade.backtests.heartbeat import Heartbeat
     from liqcascade.data_loaders.liquidation import LiquidationData
 
     data = []
@@ -186,6 +189,16 @@ def data_configs(spec: RunSpec, view: Path) -> list[Any]:
                 **bounds,
             )
         )
+        if (view / "data" / HEARTBEAT_DIRECTORY / instrument_id).exists():
+            data.append(
+                BacktestDataConfig(
+                    catalog_path=str(view),
+                    data_cls=Heartbeat,
+                    instrument_id=instrument_id,
+                    client_id=HEARTBEAT_CLIENT,
+                    **bounds,
+                )
+            )
     return data
 
 

@@ -1,0 +1,113 @@
+"""The venue the runner configures, proven through run config -> runner -> BacktestNode.
+
+Each test fails if its rule is broken in the runner or the fee model: conservative fills on a
+touch, maker and taker rates swapped, latency ignored, the settle-time timer leak.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.backtests.scenario import Market
+from tests.backtests.scenario import at
+from tests.backtests.scenario import run_market
+
+# Cascade declared at 6 s; reference = the last print before it (2000.00) -> BUY 1997.00.
+TOUCH = [(0, 2000.0, 5), (10, 1997.0, 5), (20, 1999.0, 5), (2000, 1999.0, 5)]
+
+
+@pytest.mark.parametrize(("fills", "filled"), [("optimistic", True), ("conservative", False)])
+def test_a_print_at_the_limit_fills_only_optimistically(
+    tmp_path: Path, fills: str, filled: bool
+) -> None:
+    run = run_market(tmp_path, Market(TOUCH), fills=fills, latency_ms=0)
+    (entry,) = run.of("entry_submitted")
+    assert (entry["side"], entry["price"]) == ("BUY", 1997.0)
+    assert bool(run.of("entry_fill")) is filled
+
+
+@pytest.mark.parametrize("fills", ["optimistic", "conservative"])
+def test_a_print_through_the_limit_fills_in_both_modes_capped_by_its_size(
+    tmp_path: Path, fills: str
+) -> None:
+    prints = [(0, 2000.0, 5), (10, 1996.5, 0.4), (12, 1996.0, 0.3), (20, 2003.0, 5)]
+    prints += [(2000, 2003.0, 5)]
+    run = run_market(tmp_path, Market(prints), fills=fills, latency_ms=0)
+    fills_seen = [(f["ts"], f["price"], f["quantity"]) for f in run.of("entry_fill")]
+    # 2000 USDT / 1997 = 1.0015 -> 1.00 ETH; each print fills at most its own size, at the limit.
+    assert fills_seen == [(at(10), 1997.0, 0.4), (at(12), 1997.0, 0.3)]
+
+
+def test_maker_fee_on_entries_and_take_profits_taker_on_stops_and_timeouts(
+    tmp_path: Path,
+) -> None:
+    # Trade 1: entry 1997.00 (maker), TP 1997 x 1.0015 = 1999.9955 -> 2000.00 (maker).
+    # Trade 2 (cascade at 306 s): entry 1997.00, stop 1992.00 -> fills at the print that
+    # triggers it, 1991.00 (taker). Trade 3 (cascade at 606 s): entry 1997.00, no exit until
+    # max hold -> market close (taker) at 1998.00.
+    prints = [(0, 2000.0, 5), (10, 1996.0, 5), (20, 2001.0, 5)]
+    prints += [(300, 2000.0, 5), (310, 1996.0, 5), (320, 1991.0, 5)]
+    prints += [(600, 2000.0, 5), (610, 1996.0, 5), (620, 1998.0, 5), (2420, 1998.0, 5)]
+    liquidations = [
+        (t + dt, "LONG", 2000.0, q) for t in (0, 300, 600) for dt, q in ((5, 50), (6, 60))
+    ]
+    run = run_market(
+        tmp_path,
+        Market(prints, liquidations),
+        fills="conservative",
+        latency_ms=0,
+        maker_fee_bps=1.0,
+        taker_fee_bps=7.0,
+    )
+    entries = run.of("entry_fill")
+    exits = run.of("exit_fill")
+    assert [e["commission"] for e in entries] == [pytest.approx(1.0 * 1997.0 * 1e-4)] * 3
+    reasons = [(e["reason"], e["price"], e["commission"]) for e in exits]
+    assert reasons == [
+        ("TP", 2000.0, pytest.approx(1.0 * 2000.0 * 1e-4)),
+        ("SL", 1991.0, pytest.approx(1.0 * 1991.0 * 7e-4)),
+        ("TIMEOUT", 1998.0, pytest.approx(1.0 * 1998.0 * 7e-4)),
+    ]
+
+
+def test_order_latency_delays_arrival_by_exactly_the_configured_time(tmp_path: Path) -> None:
+    # Declared at 6 s + 1 ns; 250 ms latency -> the BUY 1997 reaches the venue at 6.250 s + 1 ns.
+    # A print through it at 6.249 s is before it exists; the market is back at 1998 on arrival;
+    # the print at 6.251 s fills it.
+    prints = [(0, 2000.0, 5), (6.249, 1996.5, 5), (6.2495, 1998.0, 5), (6.251, 1996.9, 5)]
+    prints += [(20, 2001.0, 5), (2000, 2001.0, 5)]
+    run = run_market(tmp_path, Market(prints), fills="conservative", latency_ms=250)
+    (submitted,) = run.of("entry_submitted")
+    assert submitted["ts"] == at(6) + 1
+    assert [f["ts"] for f in run.of("entry_fill")] == [at(6.251)]
+
+
+def test_a_repriced_entry_meets_the_book_of_its_own_arrival(tmp_path: Path) -> None:
+    """Post-only rejection -> re-price -> the new order arrives 1 s later, long before the
+    next print (20 s). It must be judged against the book at its arrival (1996.00), not the 20 s
+    print it would be rejected by (1992.50)."""
+    prints = [(0, 2000.0, 5), (6.5, 1996.0, 5), (20, 1992.5, 5), (30, 1999.0, 5)]
+    prints += [(2000, 1999.0, 5)]
+    run = run_market(tmp_path, Market(prints), fills="conservative", latency_ms=1000)
+    (rejected,) = run.of("entry_rejected")  # BUY 1997 arrives at 7 s into bid = ask = 1996
+    assert rejected["post_only"]
+    first, second = run.of("entry_submitted")
+    assert (first["price"], second["price"], second["repriced"]) == (1997.0, 1993.0, True)
+    assert [(f["ts"], f["price"]) for f in run.of("entry_fill")] == [(at(20), 1993.0)]
+
+
+def test_a_market_close_after_a_refused_stop_fills_at_its_arrival(tmp_path: Path) -> None:
+    """The stop arrives (1 s latency) below the market and is refused; the market close it
+    triggers arrives 1 s later and fills at the last print then (1991.00), not at the next
+    print 14 s later (1980.00)."""
+    prints = [(0, 2000.0, 5), (10, 1996.0, 5), (10.5, 1991.0, 5), (25, 1980.0, 5)]
+    prints += [(2000, 1980.0, 5)]
+    run = run_market(tmp_path, Market(prints), fills="conservative", latency_ms=1000)
+    (fill,) = run.of("entry_fill")
+    assert fill["ts"] == at(10)
+    (refused,) = run.of("exit_rejected")
+    assert refused["ts"] == at(11)  # the stop reached the venue 1 s after the fill
+    (exit_,) = run.of("exit")
+    assert (exit_["reason"], exit_["exit_price"], exit_["exit_ns"]) == ("SL", 1991.0, at(12))
