@@ -27,6 +27,7 @@ from liqcascade.backtests.plots import plot_equity
 from liqcascade.backtests.plots import plot_largest_cascades
 from liqcascade.backtests.report import format_table
 from liqcascade.backtests.report import metrics_table
+from liqcascade.backtests.report import report_notes
 from liqcascade.backtests.report import scenario_table
 from liqcascade.backtests.report import write_report
 from liqcascade.backtests.run_config import load_runs
@@ -36,6 +37,7 @@ from liqcascade.backtests.runner import crash_closes
 from liqcascade.backtests.runner import load_window
 from liqcascade.backtests.runner import run_spec
 from liqcascade.backtests.runner import slug
+from liqcascade.data_loaders.sample_catalog import STAMP as SAMPLE_STAMP
 
 
 def _tearsheet(result: RunResult, path: Path) -> None:
@@ -100,6 +102,8 @@ def run_job(
     for spec in specs:
         folder = root / slug(spec.name)
         echo(f"running {spec.name!r} ({', '.join(spec.symbols)}) ...")
+        for symbol, reason in spec.skipped:
+            echo(f"  {symbol} skipped: {reason}")
         result = run_spec(spec, folder, echo)
         try:
             if spec.system == "crash_reversion":
@@ -132,8 +136,15 @@ def run_job(
     header = f"{base.name} ({base.system}): fills {base.venue.fills}, "
     header += f"maker {base.venue.maker_fee_bps} bps, "
     header += f"taker {base.venue.taker_fee_bps} bps, latency {base.venue.latency_ms} ms"
-    (root / "summary.txt").write_text(f"{header}\n\n{summary}\n")
-    echo(f"\n{header}\n{summary}")
+    first = results[0].records
+    notes = report_notes(
+        (first.end_ns - first.start_ns) / 86_400e9,
+        (base.catalog / SAMPLE_STAMP).exists(),
+        base.skipped,
+    )
+    banner = "\n".join(f"* {note}" for note in notes)
+    (root / "summary.txt").write_text(f"{header}\n{banner}\n\n{summary}\n")
+    echo(f"\n{header}\n{banner}\n{summary}")
     if len(results) > 1:
         if base.system == "crash_reversion":
             table = _crash_scenarios(results)
@@ -141,7 +152,7 @@ def run_job(
             table = scenario_table([r.records for r in results])
         table.to_csv(root / "scenarios.csv")
         text = format_table(table)
-        (root / "scenarios.txt").write_text(text + "\n")
+        (root / "scenarios.txt").write_text(f"{banner}\n\n{text}\n")
         echo(f"\nScenarios (portfolio)\n{text}")
     _link_latest(root)
     echo(f"\nreports in {root}")

@@ -9,8 +9,12 @@ Conventions
 -----------
 * Times are UTC; days are UTC calendar days (crypto trades every day, so a year is 365 days).
 * Equity is *realised*: starting balance plus the PnL (after fees) of every closed trade, stepped
-  at each trade's exit. Open-trade excursions are not marked to market, so the drawdown is that
-  of the realised equity.
+  at each trade's exit. Beside it, the *mark-to-market* equity adds every open position valued at
+  each print while it is open (:func:`mtm_equity`): its drawdown includes the adverse excursions
+  a realised curve never shows.
+* Returns of this fixed-notional strategy are *simple*: PnL over the starting balance, summed
+  (a month = 30.44 x the mean daily PnL). Compounding a mean daily return would assume the
+  position grows with the account, which it does not.
 * ``*_pct`` figures are in percent (``1.0`` = 1 %); ``*_share`` and ``*_rate`` are fractions.
 * Where a ratio has no denominator (no trades, no cascades, no signals) it is ``None``; counts
   are ``0`` and returns of a run without trades are ``0.0`` (the equity did not move).
@@ -19,6 +23,7 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,6 +64,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "monthly_return_pct",
     "annualised_return_pct",
     "max_drawdown_pct",
+    "max_drawdown_mtm_pct",
     "sharpe",
 )
 
@@ -228,16 +234,56 @@ def sharpe_from_daily(returns: pd.Series) -> float | None:
     return float(values.mean()) / std * math.sqrt(DAYS_PER_YEAR)
 
 
-def compound_pct(daily_return: float, days: float) -> float:
-    """A mean daily return compounded over ``days``, in percent: ``((1 + d) ** days - 1) * 100``.
+def mtm_equity(
+    records: RunRecords,
+    prices: Callable[[str, int, int], pd.DataFrame],
+    symbol: str | None = None,
+) -> pd.Series:
+    """Mark-to-market equity: realised equity plus open positions valued at every print.
 
-    A mean daily loss of 100 % or more (only possible once equity went negative) is reported as
-    -100: a negative base to a fractional power would otherwise be a complex number.
+    Each trade holds ``quantity`` at its average entry price from its first entry fill to flat
+    and is marked at every print of its symbol in between; at its exit the mark is replaced by
+    the realised PnL (after all fees). Partial entry fills are treated as filled at the first
+    fill's time (slightly overstating exposure, never hiding it).
+
+    Parameters
+    ----------
+    records : RunRecords
+        The run.
+    prices : callable
+        ``prices(symbol, start_ns, end_ns)`` -> frame with ``ts_ns`` and ``price`` columns (the
+        runner's catalog reader).
+    symbol : str, optional
+        Only this symbol's trades; ``None`` = the portfolio.
+
+    Returns
+    -------
+    pd.Series
+        Equity indexed by UTC time, starting with the starting balance.
     """
-    base = 1.0 + daily_return
-    if base <= 0:
-        return -100.0
-    return (base**days - 1.0) * 100.0
+    trades = _select(records.trades, symbol)
+    points: list[tuple[int, int, int, float]] = []  # (ts, order, trade, value)
+    for index, trade in enumerate(trades):
+        direction = 1.0 if trade.side == "BUY" else -1.0
+        frame = prices(trade.symbol, trade.entry_ns, trade.exit_ns)
+        marks = frame[(frame["ts_ns"] >= trade.entry_ns) & (frame["ts_ns"] < trade.exit_ns)]
+        unrealised = direction * (marks["price"].to_numpy(float) - trade.entry_price)
+        for ts, value in zip(marks["ts_ns"].to_numpy(), unrealised * trade.quantity, strict=True):
+            points.append((int(ts), 0, index, float(value)))
+        points.append((trade.exit_ns, 1, index, trade.pnl))  # closes: realised replaces mark
+    points.sort()
+    times, values = [records.start_ns], [float(records.starting_balance)]
+    realised, open_marks = 0.0, {}
+    for ts, kind, index, value in points:
+        if kind == 0:
+            open_marks[index] = value
+        else:
+            open_marks.pop(index, None)
+            realised += value
+        times.append(ts)
+        values.append(records.starting_balance + realised + math.fsum(open_marks.values()))
+    series = pd.Series(values, index=_utc(times), dtype=float)
+    return series.groupby(level=0).last().rename("equity_mtm")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -272,10 +318,11 @@ def compute_metrics(records: RunRecords, symbol: str | None = None) -> Metrics:
         * ``total_pnl``, ``total_fees`` (quote currency), ``total_return_pct`` (total PnL /
           starting balance, in %).
         * ``daily_return_pct``: mean of the daily returns over every day of the run (%).
-        * ``monthly_return_pct``: that mean compounded over 30.4375 days (365.25 / 12),
-          ``((1 + d) ** 30.4375 - 1) * 100``.
-        * ``annualised_return_pct``: compounded over 365 days, ``((1 + d) ** 365 - 1) * 100``.
+        * ``monthly_return_pct``: simple, 30.4375 x the mean daily PnL / starting balance (%).
+        * ``annualised_return_pct``: simple, 365 x the mean daily PnL / starting balance (%).
         * ``max_drawdown_pct``: worst peak-to-trough fall of the realised equity, % of peak.
+        * ``max_drawdown_mtm_pct``: the same of the mark-to-market equity
+          (``records.mtm``); ``None`` when the run did not mark its positions.
         * ``sharpe``: annualised from daily returns, see :func:`sharpe_from_daily`; ``None``
           with fewer than 2 days or zero deviation.
 
@@ -302,6 +349,9 @@ def compute_metrics(records: RunRecords, symbol: str | None = None) -> Metrics:
     returns = daily_returns(records, symbol)
     mean_daily = float(returns.mean())
     total_pnl = math.fsum(t.pnl for t in trades)
+    balance = float(records.starting_balance)
+    # Simple returns: the mean PnL of a calendar day of the run, days without trades included.
+    mean_daily_pnl = total_pnl / len(returns) if len(returns) else 0.0
 
     metrics: Metrics = {
         "days": days,
@@ -329,9 +379,12 @@ def compute_metrics(records: RunRecords, symbol: str | None = None) -> Metrics:
         "total_fees": math.fsum(t.fees for t in trades),
         "total_return_pct": total_pnl / records.starting_balance * 100.0,
         "daily_return_pct": mean_daily * 100.0,
-        "monthly_return_pct": compound_pct(mean_daily, DAYS_PER_MONTH),
-        "annualised_return_pct": compound_pct(mean_daily, DAYS_PER_YEAR),
+        "monthly_return_pct": mean_daily_pnl * DAYS_PER_MONTH / balance * 100.0,
+        "annualised_return_pct": mean_daily_pnl * DAYS_PER_YEAR / balance * 100.0,
         "max_drawdown_pct": max_drawdown_pct(equity_curve(records, symbol)),
+        "max_drawdown_mtm_pct": (
+            max_drawdown_pct(records.mtm[symbol]) if symbol in records.mtm else None
+        ),
         "sharpe": sharpe_from_daily(returns),
     }
     return metrics

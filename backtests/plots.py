@@ -61,7 +61,8 @@ def _write(fig: go.Figure, out_path: Path, include_plotlyjs: IncludePlotlyJs) ->
 def plot_equity(
     records: RunRecords, out_path: Path, *, include_plotlyjs: IncludePlotlyJs = True
 ) -> Path:
-    """Portfolio and per-symbol realised equity, with their drawdowns (in %) below.
+    """Portfolio and per-symbol realised equity, with their drawdowns (in %) below; the
+    portfolio's mark-to-market equity and drawdown beside them when the run has them.
 
     Parameters
     ----------
@@ -83,8 +84,24 @@ def plot_equity(
         shared_xaxes=True,
         row_heights=[0.7, 0.3],
         vertical_spacing=0.05,
-        subplot_titles=("Realised equity (USDT)", "Drawdown (% of peak)"),
+        subplot_titles=("Equity (USDT)", "Drawdown (% of peak)"),
     )
+    marked = records.mtm.get(None)
+    if marked is not None and len(marked) > 1:
+        x = _naive(marked.index)
+        style = {"width": 1.5, "dash": "dot"}
+        fig.add_trace(
+            go.Scatter(x=x, y=marked.values, name="portfolio, marked to prints", line=style),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=-drawdown_pct(marked).values, name="marked-to-prints drawdown", line=style
+            ),
+            row=2,
+            col=1,
+        )
     series = {"portfolio": equity_curve(records)}
     for symbol in symbols_of(records):
         series[symbol] = equity_curve(records, symbol)

@@ -8,6 +8,7 @@ All timestamps are UNIX nanoseconds (UTC); money is in the quote currency (USDT)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 
@@ -109,3 +110,7 @@ class RunRecords:
     cascades: tuple[CascadeRecord, ...]
     signals: tuple[SignalRecord, ...]
     trades: tuple[TradeRecord, ...]
+    #: Mark-to-market equity (``pandas.Series``, UTC index): realised equity plus every open
+    #: position marked to each print while it is open. Key ``None`` = portfolio, else a
+    #: symbol. Empty when the run had no prices to mark with (see ``metrics.mtm_equity``).
+    mtm: dict[str | None, Any] = field(default_factory=dict, compare=False, repr=False)

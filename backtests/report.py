@@ -67,12 +67,53 @@ METRIC_FORMATS: dict[str, tuple[str, Callable[[float], str]]] = {
     "total_fees": ("Total fees (USDT)", _fixed(2)),
     "total_return_pct": ("Total return (of starting balance)", _percent(2)),
     "daily_return_pct": ("Daily return (mean)", _percent(3)),
-    "monthly_return_pct": ("Monthly return (compounded daily mean)", _percent(2)),
-    "annualised_return_pct": ("Annualised return (compounded, 365 d)", _percent(2)),
+    "monthly_return_pct": ("Monthly return (simple, 30.4 x mean daily PnL)", _percent(2)),
+    "annualised_return_pct": ("Annual return (simple, 365 x mean daily PnL)", _percent(2)),
     "max_drawdown_pct": ("Max drawdown (realised equity)", _percent(2)),
-    "sharpe": ("Sharpe (annualised from daily returns)", _fixed(2)),
+    "max_drawdown_mtm_pct": ("Max drawdown (marked to prints)", _percent(2)),
+    "sharpe": ("Sharpe (daily returns, mean/std x sqrt 365)", _fixed(2)),
 }
 assert tuple(METRIC_FORMATS) == METRIC_KEYS, "every metric needs a label"
+
+
+#: Below this many days the annualised figures are extrapolations from too little data.
+SHORT_SAMPLE_DAYS = 30
+SHARPE_NOTE = (
+    "Sharpe here: mean / standard deviation of the daily returns of realised equity over every "
+    "calendar day of the run, x sqrt(365). tearsheet.html shows the framework's 'Sharpe Ratio "
+    "(252 days)' of the account's daily returns: another definition, so another number."
+)
+
+
+def report_notes(
+    days: float, synthetic: bool, skipped: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """The lines a report prints above its figures so they are not over-read.
+
+    Parameters
+    ----------
+    days : float
+        Length of the run in days.
+    synthetic : bool
+        Whether the catalog is the generated sample market.
+    skipped : sequence of (symbol, reason)
+        Symbols of the run config left out, and why.
+
+    """
+    notes = []
+    if synthetic:
+        notes.append(
+            "SYNTHETIC SAMPLE MARKET: the edge is planted by the generator; these figures show "
+            "the mechanics of the backtest, not the profit to expect."
+        )
+    if days < SHORT_SAMPLE_DAYS:
+        notes.append(
+            f"SHORT SAMPLE ({days:.1f} days < {SHORT_SAMPLE_DAYS}): Sharpe, monthly and annual "
+            "returns are extrapolated from a few days and say little."
+        )
+    notes += [f"{symbol} skipped: {reason}" for symbol, reason in skipped]
+    notes.append(SHARPE_NOTE)
+    return notes
 
 
 # --------------------------------------------------------------------------- tables

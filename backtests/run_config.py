@@ -24,7 +24,9 @@ from liqcascade.config_files import ConfigSource
 from liqcascade.config_files import locate_config
 from liqcascade.configs import shipped_config
 
-FILLS = ("conservative", "optimistic")
+#: How a resting limit fills from prints: only through it (queue position unknown), on a touch,
+#: or on a touch with probability ``venue.fill_probability`` (the guide's "50 % of fills").
+FILLS = ("conservative", "optimistic", "haircut")
 #: run.system -> the strategy it runs. System A: one CascadeMarketMaker per symbol, fed trades
 #: and liquidations. System B: one CrashReversion over all symbols, fed bars.
 SYSTEMS = ("cascade_mm", "crash_reversion")
@@ -42,6 +44,13 @@ class VenueSpec:
     maker_fee_bps: float
     taker_fee_bps: float
     latency_ms: float
+    fill_probability: float = 0.5  # "haircut": chance that a print AT the limit fills it
+    random_seed: int = 42  # of the framework's fill model, so a haircut run is repeatable
+
+    @property
+    def prob_fill_on_limit(self) -> float:
+        """The framework ``FillModel``'s probability for a print exactly at a resting limit."""
+        return {"conservative": 0.0, "optimistic": 1.0}.get(self.fills, self.fill_probability)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,8 @@ class RunSpec:
     #: System A: symbol -> CascadeMarketMakerConfig kwargs. System B: {"*": CrashReversionConfig
     #: kwargs} (one instance over every symbol).
     strategies: dict[str, dict[str, Any]]
+    #: Symbols of ``run.symbols`` left out, with the reason (e.g. BTC above its maker-fee cap).
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 def parse_value(text: str) -> Any:
@@ -225,9 +236,12 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     for key in run:
         if key not in known_run:
             raise ConfigError(f"run.{key}: unknown key (known: {', '.join(sorted(known_run))})")
+    venue_keys = (
+        "fills", "maker_fee_bps", "taker_fee_bps", "latency_ms", "fill_probability", "random_seed"
+    )  # fmt: skip
     for key in venue:
-        if key not in ("fills", "maker_fee_bps", "taker_fee_bps", "latency_ms"):
-            raise ConfigError(f"venue.{key}: unknown key")
+        if key not in venue_keys:
+            raise ConfigError(f"venue.{key}: unknown key (known: {', '.join(venue_keys)})")
     symbols = tuple(_get(run, "symbols", list, ["ETHUSDT"], "run"))
     if not symbols or not all(isinstance(s, str) for s in symbols):
         raise ConfigError("run.symbols: expected a non-empty list of symbols")
@@ -242,12 +256,26 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         strategy_kwargs(tree, upper) if system == "cascade_mm" else crash_kwargs(tree, upper)
     )
     number = (int, float)
+    maker_fee_bps = float(_get(venue, "maker_fee_bps", number, 2.0, "venue"))
+    skipped = []
+    if system == "cascade_mm":
+        for symbol in upper:
+            cap = strategies[symbol].get("max_maker_fee_bps")
+            if cap is not None and maker_fee_bps > cap:
+                reason = (
+                    f"needs maker fee <= {cap} bps (max_maker_fee_bps), venue has {maker_fee_bps}"
+                )
+                skipped.append((symbol, reason))
+                del strategies[symbol]
+        if len(skipped) == len(upper):
+            raise ConfigError(f"run.symbols: every symbol is skipped ({skipped[0][1]})")
+    symbols = tuple(s for s in upper if s not in dict(skipped))
     spec = RunSpec(
         name=name or _get(run, "name", str, "run", "run"),
         system=system,
         catalog=Path(_get(run, "catalog", str, "data/catalog", "run")),
         output=Path(_get(run, "output", str, "output", "run")),
-        symbols=tuple(s.upper() for s in symbols),
+        symbols=symbols,
         start=_bound(run, "start"),
         end=_bound(run, "end"),
         starting_balance=float(_get(run, "starting_balance", number, 100_000.0, "run")),
@@ -257,11 +285,14 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         cascade_charts=int(_get(run, "cascade_charts", int, 10, "run")),
         venue=VenueSpec(
             fills=fills,
-            maker_fee_bps=float(_get(venue, "maker_fee_bps", number, 2.0, "venue")),
+            maker_fee_bps=maker_fee_bps,
             taker_fee_bps=float(_get(venue, "taker_fee_bps", number, 5.5, "venue")),
             latency_ms=float(_get(venue, "latency_ms", number, 0.0, "venue")),
+            fill_probability=float(_get(venue, "fill_probability", number, 0.5, "venue")),
+            random_seed=int(_get(venue, "random_seed", int, 42, "venue")),
         ),
         strategies=strategies,
+        skipped=tuple(skipped),
     )
     checks = {
         "run.starting_balance": spec.starting_balance > 0,
@@ -270,6 +301,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         "venue.maker_fee_bps": -10 <= spec.venue.maker_fee_bps <= 100,
         "venue.taker_fee_bps": 0 <= spec.venue.taker_fee_bps <= 100,
         "venue.latency_ms": spec.venue.latency_ms >= 0,
+        "venue.fill_probability": 0 <= spec.venue.fill_probability <= 1,
     }
     for key, ok in checks.items():
         if not ok:

@@ -113,8 +113,12 @@ def venue_config(spec: RunSpec) -> Any:
             fill_model_path="nautilus_trader.backtest.models:FillModel",
             config_path="nautilus_trader.backtest.config:FillModelConfig",
             # Conservative: a print AT the limit never fills (queue position unknown); only a
-            # print through it does. Optimistic: a touch fills.
-            config={"prob_fill_on_limit": 1.0 if venue.fills == "optimistic" else 0.0},
+            # print through it does. Optimistic: a touch fills. Haircut: a touch fills with
+            # probability venue.fill_probability (seeded: the same run twice is the same run).
+            config={
+                "prob_fill_on_limit": venue.prob_fill_on_limit,
+                "random_seed": venue.random_seed,
+            },
         ),
         fee_model=ImportableFeeModelConfig(
             fee_model_path="liqcascade.backtests.venue:BpsFeeModel",
@@ -322,6 +326,49 @@ def records_from_events(spec: RunSpec, folder: Path, span: tuple[int, int]) -> R
     )
 
 
+def view_prices(view: Path) -> Callable[[str, int, int], Any]:
+    """``prices(symbol, start_ns, end_ns)`` from a view's prints (each symbol read once).
+
+    Every trade lies inside the view's windows (the runner checks it), so the view holds every
+    print a position was open through.
+    """
+    import pandas as pd
+
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def read(symbol: str, start: int, end: int) -> pd.DataFrame:
+        if symbol not in cache:
+            folder = view / "data" / TRADES.directory / instrument_id_for(symbol)
+            tables = [
+                pq.read_table(f, columns=["ts_init", "price"])
+                for f in sorted(folder.glob("*.parquet"))
+            ]
+            if tables:
+                table = pa.concat_tables(tables)
+                cache[symbol] = (
+                    table["ts_init"].to_numpy().astype(np.int64),
+                    fixed_to_float(table["price"]),
+                )
+            else:
+                cache[symbol] = (np.array([], np.int64), np.array([], float))
+        ts, price = cache[symbol]
+        lo, hi = np.searchsorted(ts, [start, end], side="left")
+        return pd.DataFrame({"ts_ns": ts[lo:hi], "price": price[lo:hi]})
+
+    return read
+
+
+def with_marks(records: RunRecords, prices: Callable[[str, int, int], Any]) -> RunRecords:
+    """The records with their mark-to-market equity, portfolio and per symbol."""
+    from dataclasses import replace
+
+    from liqcascade.backtests.metrics import mtm_equity
+
+    marks = {None: mtm_equity(records, prices)}
+    marks |= {s: mtm_equity(records, prices, s) for s in records.symbols}
+    return replace(records, mtm=marks)
+
+
 def _run_node(config: Any) -> Any:
     from nautilus_trader.backtest.node import BacktestNode
 
@@ -364,7 +411,7 @@ def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -
         records = crash_records(spec, folder)
     else:
         span = data_span(spec.catalog, spec.symbols, spec.start, spec.end)
-        records = records_from_events(spec, folder, span)
+        records = with_marks(records_from_events(spec, folder, span), view_prices(view.path))
     return RunResult(spec, records, folder, view, time.perf_counter() - started, node)
 
 

@@ -24,7 +24,11 @@ Trades
 ------
 Bybit's public trade-history CSV (``<SYMBOL><YYYY-MM-DD>.csv.gz``): ``timestamp`` (float seconds,
 exchange time), ``side`` (taker side), ``size``, ``price``, ``trdMatchID``. There is no receipt
-time: ``ts_init = ts_event``. Timestamps are rounded to the microsecond (files carry 4 decimals).
+time: ``ts_init = ts_event + trade_delay_ns`` (default 100 ms, ``--trade-feed-delay-ms``), the
+time a live client would have the print, so a decision never uses a print before it could have
+arrived. Fidelity limit: the backtest's venue also sees the print at ``ts_init`` (one timeline
+for both), so orders meet prints that late too. Timestamps are rounded to the microsecond
+(files carry 4 decimals); the delay must keep them whole microseconds.
 
 Public trades (live)
 --------------------
@@ -54,6 +58,7 @@ from liqcascade.data_loaders.csv_reader import read_csv_columns
 from liqcascade.data_loaders.csv_reader import sort_by_ts_init
 from liqcascade.data_loaders.csv_reader import to_str_series
 from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.frames import DEFAULT_TRADE_FEED_DELAY_NS
 from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
 from liqcascade.data_loaders.frames import TRADE_COLUMNS
 from liqcascade.data_loaders.frames import liquidation_ts_init
@@ -238,11 +243,16 @@ def symbol_from_trade_file(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def load_bybit_trades(path: Path, expected_symbol: str | None = None) -> pd.DataFrame:
+def load_bybit_trades(
+    path: Path,
+    expected_symbol: str | None = None,
+    trade_delay_ns: int = DEFAULT_TRADE_FEED_DELAY_NS,
+) -> pd.DataFrame:
     """
     Load a Bybit public trade-history CSV(.gz) into a trade frame.
 
     The symbol declared by the file name (or ``expected_symbol``) must match every row.
+    ``ts_init`` is the match time plus ``trade_delay_ns`` (see the module docstring).
 
     Raises
     ------
@@ -250,6 +260,8 @@ def load_bybit_trades(path: Path, expected_symbol: str | None = None) -> pd.Data
         Naming the line of the first malformed row.
 
     """
+    if trade_delay_ns < 0 or trade_delay_ns % 1000:
+        raise ValueError(f"trade delay must be whole microseconds >= 0, got {trade_delay_ns} ns")
     path = Path(path)
     expected_symbol = expected_symbol or symbol_from_trade_file(path)
     columns, lines = read_csv_columns(path, _TRADE_COLUMNS)
@@ -268,7 +280,7 @@ def load_bybit_trades(path: Path, expected_symbol: str | None = None) -> pd.Data
             "aggressor": aggressor,
             "trade_id": to_str_series(columns["trdMatchID"]),
             "ts_event": ts_event,
-            "ts_init": ts_event,
+            "ts_init": ts_event + trade_delay_ns,
             "line": lines,
         },
         columns=list(TRADE_COLUMNS),

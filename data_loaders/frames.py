@@ -27,6 +27,11 @@ from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
 from liqcascade.data_loaders.liquidation import SIDES
 from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
 
+#: Assumed exchange-to-client delay of a public trade print when a source has no receipt time
+#: (Bybit's trade archive), in nanoseconds; whole microseconds keep trades off the liquidations'
+#: +1 ns tie-break.
+DEFAULT_TRADE_FEED_DELAY_NS = 100_000_000
+
 LIQUIDATION_COLUMNS = ("symbol", "side", "price", "quantity", "ts_event", "ts_init", "line")
 TRADE_COLUMNS = (
     "symbol",

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from liqcascade.data_loaders.catalog_writer import CatalogWriter
 from liqcascade.data_loaders.catalog_writer import WriteSummary
 from liqcascade.data_loaders.errors import MalformedInputError
+from liqcascade.data_loaders.frames import DEFAULT_TRADE_FEED_DELAY_NS
 from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
 from liqcascade.data_loaders.instruments import InstrumentSpec
 from liqcascade.data_loaders.instruments import load_specs
@@ -30,7 +31,8 @@ class LoadOptions:
     """Options a source may use; each loader takes only what applies to it."""
 
     symbol: str | None = None
-    feed_delay_ns: int = DEFAULT_FEED_DELAY_NS
+    feed_delay_ns: int = DEFAULT_FEED_DELAY_NS  # liquidations without a receipt time
+    trade_feed_delay_ns: int = DEFAULT_TRADE_FEED_DELAY_NS  # trades without a receipt time
     interval: str | None = None
     mapping: Any = None  # generic.TableMapping for generic tables
 
@@ -53,7 +55,7 @@ def _bybit_liquidations(path: Path, o: LoadOptions) -> pd.DataFrame:
 def _bybit_trades(path: Path, o: LoadOptions) -> pd.DataFrame:
     from liqcascade.data_loaders.bybit import load_bybit_trades
 
-    return load_bybit_trades(path, o.symbol)
+    return load_bybit_trades(path, o.symbol, o.trade_feed_delay_ns)
 
 
 def _tardis_liquidations(path: Path, o: LoadOptions) -> pd.DataFrame:

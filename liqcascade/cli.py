@@ -37,6 +37,13 @@ def main() -> None:
     type=click.IntRange(min=0),
     help="Assumed event-to-receipt delay for liquidations without a receipt time.",
 )
+@click.option(
+    "--trade-feed-delay-ms",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Assumed match-to-receipt delay for trades without a receipt time (Bybit's archive).",
+)
 @click.option("--interval", help="Kline interval when the file name does not say (e.g. 1h).")
 @click.option(
     "--mapping",
@@ -56,6 +63,7 @@ def load(
     catalog: Path,
     symbol: str | None,
     feed_delay_ms: int,
+    trade_feed_delay_ms: int,
     interval: str | None,
     mapping: Path | None,
     instruments: Path,
@@ -83,6 +91,7 @@ def load(
     options = LoadOptions(
         symbol=symbol.upper() if symbol else None,
         feed_delay_ns=feed_delay_ms * 1_000_000,
+        trade_feed_delay_ns=trade_feed_delay_ms * 1_000_000,
         interval=interval,
         mapping=table_mapping,
     )

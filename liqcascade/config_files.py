@@ -19,6 +19,7 @@ resolve against the working directory, as every command-line path does.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,8 @@ class ConfigSource:
 
 def _under(anchor: Path, value: str | Path) -> Path:
     path = Path(value).expanduser()
-    return path if path.is_absolute() else anchor / path
+    # normpath folds "configs/../data" into "data" without resolving symlinks.
+    return path if path.is_absolute() else Path(os.path.normpath(anchor / path))
 
 
 def locate_config(name_or_path: str | Path) -> ConfigSource:

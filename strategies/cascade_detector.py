@@ -7,8 +7,17 @@ A *cascade* is two or more large liquidations close together in time:
    been seen, a per-symbol warm-start threshold is used instead. A refresh uses only events that
    arrived strictly before the event being judged, so appending future events can never change
    an earlier decision.
-2. **Window.** A liquidation at or above the threshold opens a window, or extends the open one if
-   it arrives within ``window_s`` (60 s) of the previous large liquidation.
+2. **Window** (``window_mode``).
+
+   * ``"anchored"`` (default, the guide's section 2): a large liquidation that finds no open
+     window opens one for ``window_s`` (60 s) *from itself*. Large liquidations inside it count
+     towards the cascade; the window closes ``window_s`` after its first event whatever happens
+     inside. The next large liquidation after that opens a new window, which can declare a new
+     cascade: a cascade that keeps going signals again at most once per window (the strategy's
+     one-position rule and cooldown still apply).
+   * ``"chained"``: each large liquidation extends the open window to ``window_s`` after
+     itself, so a long run of large liquidations 59 s apart is one endless cascade that signals
+     once.
 3. **Declaration.** When the window holds ``min_events`` (2) large liquidations, the cascade is
    declared *at the receipt time of that event* - the moment a live client would know.
 4. **Direction.** The notional of liquidated longs vs shorts among all liquidations since the
@@ -25,6 +34,9 @@ from collections import deque
 from dataclasses import dataclass
 
 LONG = "LONG"  # a long position was liquidated (same strings as LiquidationData.side)
+ANCHORED = "anchored"
+CHAINED = "chained"
+WINDOW_MODES = (ANCHORED, CHAINED)
 SHORT = "SHORT"
 NS_PER_S = 1_000_000_000
 
@@ -47,9 +59,12 @@ class DetectorParams:
     refresh_s : float
         Seconds between threshold refreshes.
     window_s : float
-        Max gap between consecutive large liquidations of one cascade.
+        Window length: from its first large liquidation (``anchored``) or from the latest one
+        (``chained``).
     min_events : int
         Large liquidations needed to declare a cascade.
+    window_mode : str
+        ``"anchored"`` (the guide) or ``"chained"``; see the module docstring.
 
     """
 
@@ -60,6 +75,7 @@ class DetectorParams:
     refresh_s: float = 3600.0
     window_s: float = 60.0
     min_events: int = 2
+    window_mode: str = ANCHORED
 
     def __post_init__(self) -> None:
         checks = {
@@ -70,6 +86,7 @@ class DetectorParams:
             "refresh_s": self.refresh_s > 0,
             "window_s": self.window_s > 0,
             "min_events": self.min_events >= 2,
+            "window_mode": self.window_mode in WINDOW_MODES,
         }
         for name, ok in checks.items():
             if not ok:
@@ -136,6 +153,7 @@ class CascadeDetector:
         self._refresh_ns = int(params.refresh_s * NS_PER_S)
         self._current: Cascade | None = None  # open window (declared or not)
         self._last_large_ns = 0
+        self._anchored = params.window_mode == ANCHORED
         self.cascades: list[Cascade] = []
 
     @property
@@ -175,8 +193,10 @@ class CascadeDetector:
         self._maybe_refresh(ts_ns)
         is_large = notional >= self._threshold
         current = self._current
-        if current is not None and ts_ns - self._last_large_ns > self._window_ns:
-            current = self._current = None  # window expired before this event
+        if current is not None:
+            opened = current.start_ns if self._anchored else self._last_large_ns
+            if ts_ns - opened > self._window_ns:
+                current = self._current = None  # window closed before this event
         declared = None
         if is_large:
             if current is None:

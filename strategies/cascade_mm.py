@@ -222,7 +222,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
         Large-liquidation notional (USDT) until enough history exists for the rolling quantile.
     liquidation_client_id : str
         Data client publishing ``LiquidationData`` (backtest data config / live client name).
-    quantile, history, min_history, refresh_s, window_s, min_events
+    quantile, history, min_history, refresh_s, window_s, min_events, window_mode
         Cascade detection, see :class:`~liqcascade.strategies.cascade_detector.DetectorParams`.
     entry_offset : float
         Limit distance from the reference price (0.0015 = 0.15 %).
@@ -255,6 +255,13 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     daily_loss_limit, weekly_loss_limit : float | None
         Account-wide realised loss, as a fraction of the period's starting balance, that stops
         new entries until the next UTC day / ISO week.
+    max_open_symbols : int | None
+        Account-wide cap on instruments with an open position or a working entry (any
+        strategy's): a cascade on a further symbol is skipped. ``None`` = no cap. The guide:
+        "max 3-4 symbols simultaneously".
+    max_maker_fee_bps : float | None
+        Trade this symbol only if the venue's maker fee is at most this (the guide: BTC only at
+        0 % maker). Backtests skip the symbol before the run and say why; ``None`` = any fee.
     subscribe_trades : bool
         Subscribe to trade ticks. Live nodes need it (the cache only holds what is subscribed,
         and the sandbox fills from it); backtests do not (the engine caches every tick).
@@ -279,6 +286,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     refresh_s: PositiveFloat = 3600.0
     window_s: PositiveFloat = 60.0
     min_events: PositiveInt = 2
+    window_mode: str = "anchored"
     entry_offset: PositiveFloat = 0.0015
     take_profit: PositiveFloat = 0.0015
     stop_loss: PositiveFloat = 0.0025
@@ -294,6 +302,8 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     blackouts: list[list[str]] | None = None
     daily_loss_limit: PositiveFloat | None = 0.01
     weekly_loss_limit: PositiveFloat | None = 0.02
+    max_open_symbols: PositiveInt | None = 4
+    max_maker_fee_bps: float | None = None
     subscribe_trades: bool = False
     bar_type: BarType | None = None
     event_log_path: str | None = None
@@ -350,7 +360,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
             raise ValueError(f"stop_trigger must be a TriggerType name, got {self.stop_trigger!r}")
         DetectorParams(**self.detector_kwargs())  # validates the detector fields by name
 
-    def detector_kwargs(self) -> dict[str, float | int]:
+    def detector_kwargs(self) -> dict[str, float | int | str]:
         """The detector's parameters."""
         return {
             "warm_threshold": self.warm_threshold,
@@ -360,6 +370,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
             "refresh_s": self.refresh_s,
             "window_s": self.window_s,
             "min_events": self.min_events,
+            "window_mode": self.window_mode,
         }
 
 
@@ -792,12 +803,27 @@ class CascadeMarketMaker(Strategy):
         reason = self.sessions.blocked(now)
         if reason is not None:
             return reason
+        cap = self.config.max_open_symbols
+        if cap is not None:
+            exposed = self._exposed_instruments()
+            if len(exposed) >= cap:
+                return f"exposure cap: {len(exposed)} symbols open (max_open_symbols = {cap})"
         account = self.portfolio.account(self.instrument_id.venue)
         if account is None:
             return "no account"
         balance = account.balance_total(self.instrument.settlement_currency)
         closed = self._closed_pnls()
         return self.loss_limits.blocked(now, float(balance) if balance else 0.0, closed)
+
+    def _exposed_instruments(self) -> set[InstrumentId]:
+        """Instruments with an open position or a working entry, any strategy's.
+
+        An entry still waiting out ``order_latency_ms`` is not in the cache yet and not counted:
+        two symbols' cascades within one latency of each other can both pass the cap.
+        """
+        exposed = {p.instrument_id for p in self.cache.positions_open()}
+        exposed |= {o.instrument_id for o in self.cache.orders_open() if not o.is_reduce_only}
+        return exposed
 
     def _reference_price(self) -> Decimal | None:
         trade = self.cache.trade_tick(self.instrument_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -33,6 +34,10 @@ def test_backtest_node_snippet_runs_and_trades(
 
 
 def test_trading_node_snippet_builds_the_node_it_describes() -> None:
+    # A script's main thread has an event loop for the node to take; earlier tests may have
+    # closed this process's, so give the snippet a fresh one as a script would have.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     namespace: dict = {}
     exec(compile(snippet("trading-node"), "README.md[trading-node]", "exec"), namespace)
     node = namespace["node"]
@@ -45,3 +50,5 @@ def test_trading_node_snippet_builds_the_node_it_describes() -> None:
         assert strategy.config.subscribe_trades
     finally:
         node.dispose()
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -58,7 +58,8 @@ class Market:
         liquidations = raw / f"allLiquidation_{self.symbol}.jsonl"
         liquidations.write_text("".join(json.dumps(p) + "\n" for p in pushes))
         catalog = root / "catalog"
-        load_files("bybit-trades", [trades], catalog, LoadOptions())
+        # Prints arrive when they are printed here: the times below are the times the engine sees.
+        load_files("bybit-trades", [trades], catalog, LoadOptions(trade_feed_delay_ns=0))
         load_files("bybit-liquidations", [liquidations], catalog, LoadOptions())
         return catalog
 
@@ -75,6 +76,9 @@ skip_weekends = false
 
 [symbols.ETHUSDT]
 warm_threshold = 80000
+
+[symbols.SOLUSDT]
+warm_threshold = 80000
 """
 
 
@@ -90,10 +94,21 @@ class Run:
 
 
 def run_market(
-    root: Path, market: Market, *overrides: str, strategy: str = STRATEGY, **venue: Any
+    root: Path,
+    market: Market | list[Market],
+    *overrides: str,
+    strategy: str = STRATEGY,
+    **venue: Any,
 ) -> Run:
-    """Write the market, a run config and its strategy file; run it through the runner."""
-    market.write(root)
+    """Write the market(s), a run config and its strategy file; run it through the runner.
+
+    The event log returned is the first market's symbol's; :func:`events_of` reads another's.
+    """
+    markets = market if isinstance(market, list) else [market]
+    for each in markets:
+        each.write(root)
+    market = markets[0]
+    symbols = ", ".join(f'"{m.symbol}"' for m in markets)
     (root / "strategy.toml").write_text(strategy)
     venue_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in venue.items())
     (root / "run.toml").write_text(
@@ -103,7 +118,7 @@ name = "scenario"
 catalog = "catalog"
 output = "output"
 strategy = "strategy.toml"
-symbols = ["{market.symbol}"]
+symbols = [{symbols}]
 starting_balance = 100000.0
 leverage = 10
 cascade_charts = 0
@@ -116,8 +131,13 @@ cascade_charts = 0
     folder = root / "run"
     result = run_spec(spec, folder, echo=lambda _: None)
     result.dispose()
-    log = folder / f"events-{market.symbol}.jsonl"
-    return Run(result, read_events(log, skip=("liquidation",)) if log.exists() else [])
+    return Run(result, events_of(folder, market.symbol))
+
+
+def events_of(folder: Path, symbol: str) -> list[dict[str, Any]]:
+    """One symbol's logged events but its liquidations."""
+    log = folder / f"events-{symbol}.jsonl"
+    return read_events(log, skip=("liquidation",)) if log.exists() else []
 
 
 def at(t: float) -> int:

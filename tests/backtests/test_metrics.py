@@ -21,6 +21,7 @@ Holds: T1 120 s, T2 300 s, T3 1800 s, T4 60 s.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -32,6 +33,7 @@ from liqcascade.backtests.metrics import daily_returns
 from liqcascade.backtests.metrics import drawdown_pct
 from liqcascade.backtests.metrics import equity_curve
 from liqcascade.backtests.metrics import max_drawdown_pct
+from liqcascade.backtests.metrics import mtm_equity
 from liqcascade.backtests.metrics import sharpe_from_daily
 from liqcascade.backtests.records import CascadeRecord
 from liqcascade.backtests.records import RunRecords
@@ -291,10 +293,9 @@ def test_portfolio_metrics_match_hand_computed_values() -> None:
         "total_return_pct": 1.0,  # 100 / 10000 * 100
         # Daily returns [-0.01, 0, 2/99 = 0.0202020202]: mean = 0.0102020202 / 3 = 0.0034006734.
         "daily_return_pct": 0.34006734006734,
-        # (1.0034006734 ** 30.4375 - 1) * 100
-        "monthly_return_pct": 10.885992863140,
-        # (1.0034006734 ** 365 - 1) * 100
-        "annualised_return_pct": 245.26430118279,
+        # Simple, not compounded: mean daily PnL 100 / 3 days; x 30.4375 / 10000 * 100.
+        "monthly_return_pct": 100 / 3 * 30.4375 / 100,
+        "annualised_return_pct": 100 / 3 * 365 / 100,  # x 365 / 10000 * 100
         # Peak 10100 (after T1) to trough 9900 (after T2): 200 / 10100 * 100.
         "max_drawdown_pct": 1.9801980198019802,
         # Deviations from the mean: -0.0134006734, -0.0034006734, +0.0168013468;
@@ -333,8 +334,8 @@ def test_eth_metrics_match_hand_computed_values() -> None:
         "total_return_pct": 1.5,
         # Daily [0.01, 0, 50/10100 = 0.0049504950]: mean 0.0149504950 / 3 = 0.0049834983.
         "daily_return_pct": 0.49834983498350,
-        "monthly_return_pct": 16.335552176287,  # (1.0049834983 ** 30.4375 - 1) * 100
-        "annualised_return_pct": 513.77576121071,  # (1.0049834983 ** 365 - 1) * 100
+        "monthly_return_pct": 50 * 30.4375 / 100,  # 150 / 3 a day, simple
+        "annualised_return_pct": 50 * 365 / 100,
         "max_drawdown_pct": 0.0,  # equity only rises
         # Deviations 0.0050165017, -0.0049834983, -0.0000330033; sum of squares 5.000163e-5;
         # var 2.500082e-5; std 0.0050000817; 0.0049834983 / 0.0050000817 * 19.1049732.
@@ -366,8 +367,8 @@ def test_sol_metrics_match_hand_computed_values() -> None:
         "total_return_pct": -0.5,
         # Daily [-0.02, 0, 150/9800 = 0.0153061224]: mean -0.0046938776 / 3 = -0.0015646259.
         "daily_return_pct": -0.15646258503401,
-        "monthly_return_pct": -4.6542659215222,  # (0.9984353741 ** 30.4375 - 1) * 100
-        "annualised_return_pct": -43.534235627675,  # (0.9984353741 ** 365 - 1) * 100
+        "monthly_return_pct": -50 / 3 * 30.4375 / 100,  # -50 / 3 a day, simple
+        "annualised_return_pct": -50 / 3 * 365 / 100,
         # The starting balance is the first peak: 10000 -> 9800 = 2 %.
         "max_drawdown_pct": 2.0,
         # Deviations -0.0184353741, 0.0015646259, 0.0168707483; sum of squares 6.269330e-4;
@@ -439,3 +440,34 @@ def test_sharpe_counts_the_zero_day() -> None:
     sharpe = compute_metrics(sample_run())["sharpe"]
     assert sharpe is not None
     assert math.isclose(sharpe, 4.2227895576508, rel_tol=1e-9)
+
+
+# --------------------------------------------------------------------------- marked to prints
+
+
+def test_mark_to_market_equity_shows_the_open_excursions_realised_equity_hides() -> None:
+    """A long 1 ETH from 2000 and, overlapping it, a short 10 SOL from 150: both end in profit,
+    so the realised equity never falls; marked to prints the account was 17 USDT down."""
+    eth = TradeRecord("ETHUSDT", "BUY", D1, D1 + 10 * S, D1 + 100 * S, 2000.0, 2005.0, 1.0, 4.0,
+                      1.0, "TP")  # fmt: skip
+    sol = TradeRecord("SOLUSDT", "SELL", D1, D1 + 20 * S, D1 + 200 * S, 150.0, 149.0, 10.0, 9.0,
+                      1.0, "TP")  # fmt: skip
+    prints = {
+        "ETHUSDT": [(D1 + 30 * S, 1995.0), (D1 + 60 * S, 1990.0), (D1 + 90 * S, 2004.0)],
+        "SOLUSDT": [(D1 + 50 * S, 150.5), (D1 + 60 * S, 150.7), (D1 + 150 * S, 149.2)],
+    }
+
+    def prices(symbol: str, start: int, end: int) -> pd.DataFrame:
+        rows = [(ts, p) for ts, p in prints[symbol] if start <= ts < end]
+        return pd.DataFrame(rows, columns=["ts_ns", "price"])
+
+    run = RunRecords("mtm", ("ETHUSDT", "SOLUSDT"), D1, D1 + DAY, 10_000.0, (), (), (eth, sol))
+    marked = mtm_equity(run, prices)
+    # At 60 s: ETH (1990 - 2000) x 1 = -10, SOL -(150.7 - 150) x 10 = -7 -> 9983.
+    assert marked.min() == pytest.approx(9983.0)
+    assert marked.iloc[-1] == pytest.approx(10_013.0)  # 4 + 9 realised
+    with_marks = dataclasses.replace(run, mtm={None: marked})
+    metrics = compute_metrics(with_marks)
+    assert metrics["max_drawdown_pct"] == 0.0
+    assert metrics["max_drawdown_mtm_pct"] == pytest.approx(17 / 10_000 * 100)
+    assert compute_metrics(run)["max_drawdown_mtm_pct"] is None  # not marked: not claimed

@@ -77,8 +77,9 @@ def test_format_table_is_aligned_and_human_readable() -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["Metric", "ETHUSDT", "SOLUSDT", "portfolio"]
     assert len({len(line) for line in lines[:2]}) == 1  # header as wide as the rule
-    rows = {line[:42].strip(): line[42:].split() for line in lines[2:]}
-    assert rows["Sharpe (annualised from daily returns)"] == ["19.04", "-1.69", "4.22"]
+    width = len(lines[1].split("  ")[0])  # the label column's rule
+    rows = {line[:width].strip(): line[width:].split() for line in lines[2:]}
+    assert rows["Sharpe (daily returns, mean/std x sqrt 365)"] == ["19.04", "-1.69", "4.22"]
     assert rows["Win rate (PnL after fees > 0)"] == ["100.00%", "50.00%", "75.00%"]
     assert rows["Trades"] == ["2", "2", "4"]
     assert rows["Avg return per trade (of notional)"] == ["1.625%", "-0.125%", "0.750%"]
@@ -133,7 +134,7 @@ def test_write_report_writes_every_file(tmp_path: Path) -> None:
     assert cascades["side"].isna().tolist() == [False, False, False, True, False, False]
 
     summary = paths["summary"].read_text()
-    assert "Run: sample" in summary and "Sharpe (annualised from daily returns)" in summary
+    assert "Run: sample" in summary and "Sharpe (daily returns, mean/std x sqrt 365)" in summary
 
 
 def test_write_report_on_an_empty_run(tmp_path: Path) -> None:

@@ -148,13 +148,22 @@ def test_bad_config_names_the_field(override: str, named: str) -> None:
 
 
 def test_scenarios_apply_their_overrides() -> None:
-    base, maker0, optimistic, us_hours = load_runs(CONFIG)
+    base, maker0, optimistic, haircut, us_hours = load_runs(CONFIG)
     assert (base.venue.maker_fee_bps, maker0.venue.maker_fee_bps) == (2.0, 0.0)
     assert optimistic.venue.fills == "optimistic"
+    assert (haircut.venue.fills, haircut.venue.prob_fill_on_limit) == ("haircut", 0.5)
     assert us_hours.strategies["ETHUSDT"]["trading_hours"] == [13, 18]
     assert "trading_hours" not in base.strategies["ETHUSDT"]
-    assert base.strategies["BTCUSDT"]["take_profit"] == 0.005  # BTC's own parameters
+    assert maker0.strategies["BTCUSDT"]["take_profit"] == 0.005  # BTC's own parameters
     assert base.strategies["ETHUSDT"]["take_profit"] == 0.0015
+
+
+def test_btc_is_skipped_unless_maker_is_zero_and_the_run_says_why() -> None:
+    base, maker0 = load_runs(CONFIG)[:2]
+    assert "BTCUSDT" not in base.symbols and "BTCUSDT" not in base.strategies
+    ((symbol, reason),) = base.skipped
+    assert symbol == "BTCUSDT" and "max_maker_fee_bps" in reason and "2.0" in reason
+    assert "BTCUSDT" in maker0.symbols and maker0.skipped == ()
 
 
 def test_system_b_runs_through_the_same_runner(small_catalog: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.backtests.scenario import Market
 from tests.backtests.scenario import at
+from tests.backtests.scenario import events_of
 from tests.backtests.scenario import run_market
 
 # Cascade declared at 6 s; reference = the last print before it (2000.00) -> BUY 1997.00.
@@ -111,3 +112,31 @@ def test_a_market_close_after_a_refused_stop_fills_at_its_arrival(tmp_path: Path
     assert refused["ts"] == at(11)  # the stop reached the venue 1 s after the fill
     (exit_,) = run.of("exit")
     assert (exit_["reason"], exit_["exit_price"], exit_["exit_ns"]) == ("SL", 1991.0, at(12))
+
+
+@pytest.mark.parametrize(("probability", "filled"), [(0.0, False), (1.0, True)])
+def test_the_haircut_mode_fills_a_touch_with_the_configured_probability(
+    tmp_path: Path, probability: float, filled: bool
+) -> None:
+    run = run_market(
+        tmp_path, Market(TOUCH), fills="haircut", fill_probability=probability, latency_ms=0
+    )
+    assert bool(run.of("entry_fill")) is filled
+
+
+def test_the_exposure_cap_skips_a_cascade_on_a_further_symbol(tmp_path: Path) -> None:
+    """ETH is in a trade (entry filled at 10 s, held until 2000 s) when SOL's cascade comes at
+    106 s: with max_open_symbols = 1 SOL is skipped, with the default (4) it trades."""
+    eth = Market([(0, 2000.0, 5), (10, 1996.0, 5), (2000, 1998.0, 5)])
+    sol_liquidations = [(105.0, "LONG", 150.0, 700.0), (106.0, "LONG", 150.0, 700.0)]
+    sol = Market(
+        [(100, 150.0, 50), (110, 149.5, 50), (2000, 149.9, 50)], sol_liquidations, "SOLUSDT"
+    )
+    capped = run_market(tmp_path / "capped", [eth, sol], "strategy.defaults.max_open_symbols=1")
+    (skip,) = [e for e in events_of(tmp_path / "capped" / "run", "SOLUSDT") if e["event"] == "skip"]
+    assert skip["reason"].startswith("exposure cap: 1 symbols open")
+    assert capped.of("entry_fill")  # ETH itself traded
+    free = run_market(tmp_path / "free", [eth, sol])
+    sol_events = events_of(tmp_path / "free" / "run", "SOLUSDT")
+    assert [e for e in sol_events if e["event"] == "entry_fill"]
+    assert free.of("entry_fill")

@@ -125,8 +125,25 @@ def test_trades_csv(fixtures: Path) -> None:
     # side is the taker side: Buy -> buyer aggressor (1), Sell -> seller (2).
     assert list(frame["aggressor"]) == [2, 1, 1, 2, 2]
     assert frame.iloc[0]["ts_event"] == 1740960000031200000
-    assert (frame["ts_init"] == frame["ts_event"]).all()
+    # No receipt time in the archive: a live client has the print 100 ms later (default).
+    assert (frame["ts_init"] == frame["ts_event"] + 100 * MS).all()
     assert frame.iloc[1]["trade_id"] == "6f0c9d2e-1b7a-5e55-9a51-1c2d3e4f5a02"
+
+
+def test_trade_feed_delay_is_configurable_through_the_cli(fixtures: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from nautilus_trader.model.data import TradeTick
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from liqcascade.cli import main
+
+    catalog = tmp_path / "catalog"
+    trades = str(fixtures / "ETHUSDT2025-03-03.csv")
+    args = ["load", "bybit-trades", trades, "--catalog", str(catalog), "--trade-feed-delay-ms"]
+    result = CliRunner().invoke(main, [*args, "250"])
+    assert result.exit_code == 0, result.output
+    (first, *_) = ParquetDataCatalog(str(catalog)).query(TradeTick)
+    assert first.ts_init == first.ts_event + 250 * MS
 
 
 def test_trades_gz_and_symbol_from_file_name(fixtures: Path, tmp_path: Path) -> None:

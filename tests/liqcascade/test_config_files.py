@@ -46,12 +46,12 @@ def test_paths_in_a_file_resolve_against_the_file(
     )
     monkeypatch.chdir(tmp_path)  # anywhere but the user's folder
     (spec,) = load_runs(user_folder / "configs" / "backtest_sample.toml", scenarios=False)
-    assert spec.catalog == user_folder / "configs" / ".." / "data" / "catalog"
-    assert spec.output == user_folder / "configs" / ".." / "output"
+    assert spec.catalog == user_folder / "data" / "catalog"
+    assert spec.output == user_folder / "output"
     assert spec.strategies["ETHUSDT"]["take_profit"] == 0.0021  # the user's copy, not the package's
     node = load_node_spec(user_folder / "configs" / "paper.toml")
     assert node.strategy_file == user_folder / "configs" / "cascade_mm.toml"
-    assert node.state_dir == user_folder / "configs" / ".." / "state" / "paper"
+    assert node.state_dir == user_folder / "state" / "paper"
 
 
 def test_a_preset_by_name_reads_the_package_and_puts_data_in_the_working_folder(
@@ -62,7 +62,7 @@ def test_a_preset_by_name_reads_the_package_and_puts_data_in_the_working_folder(
     assert source.path == configs_dir() / "backtest_sample.toml" and source.is_preset
     (spec,) = load_runs("backtest_sample", scenarios=False)
     assert spec.catalog.resolve() == (tmp_path / "data" / "catalog").resolve()
-    assert spec.strategies["BTCUSDT"]["take_profit"] == 0.005  # the shipped strategy file
+    assert spec.strategies["ETHUSDT"]["warm_threshold"] == 80000  # the shipped strategy file
 
 
 def test_overrides_resolve_against_the_working_folder_and_run_strategy_takes_effect(

@@ -74,6 +74,10 @@ def overrides(server: BybitServer, tmp_path: Path, *extra: str) -> list[str]:
         "timeouts.portfolio=2",
         "timeouts.disconnection=3",
         "timeouts.post_stop=0.3",
+        # The shipped defaults skip weekends and size $3K; these tests run on the wall clock
+        # (any weekday) and their expected quantities were worked out for $2K.
+        "strategy.defaults.skip_weekends=false",
+        "strategy.defaults.trade_notional=2000",
         *extra,
     ]
 

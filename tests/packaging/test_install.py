@@ -6,6 +6,7 @@ Slow (builds a wheel and a virtualenv with the framework in it): marked ``slow``
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -31,7 +32,10 @@ def _run(args: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv holding a regular (non-editable) install of the repository's wheel."""
     root = tmp_path_factory.mktemp("install")
+    had_build = (ROOT / "build").exists()
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", ROOT], root)
+    if not had_build:  # setuptools builds in the source tree: leave the checkout as it was
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     wheel = next((root / "dist").glob("*.whl"))
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", venv], root)

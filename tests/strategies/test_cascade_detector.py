@@ -51,14 +51,39 @@ def test_window_edge_is_inclusive_at_60s(gap_ns: int, declared: bool) -> None:
     assert (result is not None) == declared
 
 
-def test_window_extends_from_the_last_large_event() -> None:
-    detector = CascadeDetector(DetectorParams(warm_threshold=10_000, min_events=3))
+def test_chained_window_extends_from_the_last_large_event() -> None:
+    params = DetectorParams(warm_threshold=10_000, min_events=3, window_mode="chained")
     out = feed(
-        detector,
+        CascadeDetector(params),
         [(T0, LONG, 20_000), (T0 + 50 * S, LONG, 20_000), (T0 + 100 * S, LONG, 20_000)],
     )
     # 100 s after the first, but each within 60 s of the previous large one.
     assert out[2] is not None and out[2].start_ns == T0
+
+
+def test_anchored_window_closes_60s_after_its_first_event() -> None:
+    """The guide's window (the default): it starts at a large liquidation and lasts 60 s,
+    whatever arrives inside it."""
+    assert DetectorParams(warm_threshold=1).window_mode == "anchored"
+    events = [(T0, LONG, 20_000), (T0 + 50 * S, LONG, 20_000), (T0 + 100 * S, LONG, 20_000)]
+    out = feed(CascadeDetector(DetectorParams(warm_threshold=10_000, min_events=3)), events)
+    assert out == [None, None, None]  # the third event is 100 s after the window opened
+    edge = [(T0, LONG, 20_000), (T0 + 60 * S, LONG, 20_000)]
+    assert feed(CascadeDetector(DetectorParams(warm_threshold=10_000)), edge)[1] is not None
+    late = [(T0, LONG, 20_000), (T0 + 60 * S + 1, LONG, 20_000)]
+    assert feed(CascadeDetector(DetectorParams(warm_threshold=10_000)), late) == [None, None]
+
+
+@pytest.mark.parametrize(("mode", "signals"), [("anchored", [50, 130]), ("chained", [50])])
+def test_a_long_running_cascade_signals_again_only_from_a_new_anchored_window(
+    mode: str, signals: list[int]
+) -> None:
+    """Large liquidations every 30-50 s for two minutes: anchored windows [0, 60] and
+    [100, 160] each declare once; a chained window never closes, so it declares once."""
+    times = [0, 50, 100, 130, 150]
+    events = [(T0 + t * S, LONG, 20_000) for t in times]
+    out = feed(CascadeDetector(DetectorParams(warm_threshold=10_000, window_mode=mode)), events)
+    assert [t for t, c in zip(times, out, strict=True) if c is not None] == signals
 
 
 def test_threshold_is_inclusive() -> None:
