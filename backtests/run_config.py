@@ -42,6 +42,8 @@ class VenueSpec:
     maker_fee_bps: float
     taker_fee_bps: float
     latency_ms: float
+    #: A flat cost per round trip (bps of the entry notional) instead of maker/taker fees.
+    cost_per_trade_bps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,10 @@ def crash_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict
     from liqcascade.strategies.crash_reversion import CrashReversionConfig
 
     kwargs = dict(tree.get("strategy", {}).get("strategy", {}))
-    kwargs.setdefault("instrument_ids", [f"{s}-LINEAR.BYBIT" for s in symbols])
+    # A symbol is a Bybit linear perpetual (ETHUSDT); a full instrument id (BTCUSDT.BINANCE,
+    # ETHUSDT-LINEAR.BYBIT) is taken as it is, so any venue the catalog holds can be used.
+    ids = [s if "." in s else f"{s}-LINEAR.BYBIT" for s in symbols]
+    kwargs.setdefault("instrument_ids", ids)
     try:
         msgspec.convert(kwargs, type=CrashReversionConfig)
     except (msgspec.ValidationError, TypeError, ValueError) as e:
@@ -225,9 +230,15 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     for key in run:
         if key not in known_run:
             raise ConfigError(f"run.{key}: unknown key (known: {', '.join(sorted(known_run))})")
+    venue_keys = ("fills", "maker_fee_bps", "taker_fee_bps", "latency_ms", "cost_per_trade_bps")
     for key in venue:
-        if key not in ("fills", "maker_fee_bps", "taker_fee_bps", "latency_ms"):
+        if key not in venue_keys:
             raise ConfigError(f"venue.{key}: unknown key")
+    fees_given = [k for k in ("maker_fee_bps", "taker_fee_bps") if k in venue]
+    if "cost_per_trade_bps" in venue and fees_given:
+        raise ConfigError(
+            f"venue.cost_per_trade_bps replaces maker/taker fees: remove venue.{fees_given[0]}"
+        )
     symbols = tuple(_get(run, "symbols", list, ["ETHUSDT"], "run"))
     if not symbols or not all(isinstance(s, str) for s in symbols):
         raise ConfigError("run.symbols: expected a non-empty list of symbols")
@@ -260,6 +271,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
             maker_fee_bps=float(_get(venue, "maker_fee_bps", number, 2.0, "venue")),
             taker_fee_bps=float(_get(venue, "taker_fee_bps", number, 5.5, "venue")),
             latency_ms=float(_get(venue, "latency_ms", number, 0.0, "venue")),
+            cost_per_trade_bps=_get(venue, "cost_per_trade_bps", number, None, "venue"),
         ),
         strategies=strategies,
     )
@@ -270,6 +282,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         "venue.maker_fee_bps": -10 <= spec.venue.maker_fee_bps <= 100,
         "venue.taker_fee_bps": 0 <= spec.venue.taker_fee_bps <= 100,
         "venue.latency_ms": spec.venue.latency_ms >= 0,
+        "venue.cost_per_trade_bps": 0 <= (spec.venue.cost_per_trade_bps or 0) <= 1000,
     }
     for key, ok in checks.items():
         if not ok:
