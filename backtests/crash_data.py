@@ -43,27 +43,35 @@ def _utc(ns: int | None) -> str:
 def bar_coverage(
     catalog: Path, bar_type: str, start_ns: int | None, end_ns: int | None
 ) -> BarCoverage:
-    """Count the bars of ``bar_type`` (``ts_init``, inclusive bounds like the catalog's)."""
+    """
+    Count the bars of ``bar_type`` in a catalog and in a window (inclusive, like the catalog's).
+
+    Row counts come from the Parquet footers and the time span from the file names (the
+    catalog's ``<first>_<last>.parquet``); only a file straddling a window bound is read.
+    """
     folder = Path(catalog) / "data" / BARS.directory / bar_type
+    lo = start_ns if start_ns is not None else -1
+    hi = end_ns if end_ns is not None else 2**63
     total = in_window = 0
     first = last = None
     for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
+        rows = pq.read_metadata(path).num_rows
         interval = interval_of(path)
-        ts = pq.read_table(path, columns=["ts_init"])["ts_init"].to_numpy()
-        if not len(ts):
+        if not rows:
             continue
-        total += len(ts)
-        first = int(ts.min()) if first is None else min(first, int(ts.min()))
-        last = int(ts.max()) if last is None else max(last, int(ts.max()))
-        if interval and (
-            (end_ns is not None and interval[0] > end_ns)
-            or (start_ns is not None and interval[1] < start_ns)
-        ):
+        if interval is None:  # not named by the catalog: read its times
+            ts = pq.read_table(path, columns=["ts_init"])["ts_init"].to_numpy()
+            interval = (int(ts.min()), int(ts.max()))
+        total += rows
+        first = interval[0] if first is None else min(first, interval[0])
+        last = interval[1] if last is None else max(last, interval[1])
+        if interval[1] < lo or interval[0] > hi:
             continue
-        mask = (ts >= (start_ns if start_ns is not None else ts.min())) & (
-            ts <= (end_ns if end_ns is not None else ts.max())
-        )
-        in_window += int(mask.sum())
+        if lo <= interval[0] and interval[1] <= hi:
+            in_window += rows
+        else:
+            ts = pq.read_table(path, columns=["ts_init"])["ts_init"].to_numpy()
+            in_window += int(((ts >= lo) & (ts <= hi)).sum())
     return BarCoverage(bar_type, total, in_window, first, last)
 
 

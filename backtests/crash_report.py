@@ -3,7 +3,7 @@
 ``../shared/seeds/002_*.txt`` reports total trades, total return, mean return per trade, max
 drawdown, Sharpe and annualised alpha, plus a table per period with its market regime. Every
 figure here is computed from :class:`~liqcascade.strategies.crash_reversion.CrashReversion`'s event
-log (``exit`` lines are the trades, ``crash``/``crash_join`` lines the events) and the bar closes.
+log (``exit`` lines are the trades, ``crash`` lines the events) and the bar closes.
 
 Conventions (those of :mod:`liqcascade.backtests.metrics`, whose helpers do the arithmetic)
 ------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Venue model pieces the framework builds from importable configs: fees in basis points.
+"""Venue model pieces the framework builds from importable configs: fees.
 
 The default ``MakerTakerFeeModel`` charges the instrument's own fees; scenarios need to compare
-0 and 2 bps maker fees without editing instruments, so the run config selects this model.
+0 and 2 bps maker fees without editing instruments, so the run config selects
+:class:`BpsFeeModel`. The seed's flat 0.2 % per trade is :class:`TradeCostFeeModel`
+(``venue.cost_per_trade_bps``).
 """
 
 from __future__ import annotations
