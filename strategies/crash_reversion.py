@@ -391,12 +391,14 @@ class CrashReversion(Strategy):
         ts = bar.ts_event
         close, volume = float(bar.close), float(bar.volume)
         slot = self._slots.get(ts)
-        if (self._decided_ns is not None and ts <= self._decided_ns) or (
-            slot is not None and asset in slot
-        ):
-            self.late_bars += 1
+        if self._decided_ns is not None and ts <= self._decided_ns:
+            self.late_bars += 1  # its close was decided without it: history only
             self.planner.on_late_bar(asset, ts, close, volume)
             self.events.write(self.clock.timestamp_ns(), "late_bar", asset, bar_ns=ts)
+            return
+        if slot is not None and asset in slot:
+            self.late_bars += 1  # a second bar of the same close: the first one stands
+            self.events.write(self.clock.timestamp_ns(), "duplicate_bar", asset, bar_ns=ts)
             return
         if slot is None:
             slot = self._slots[ts] = {}

@@ -108,6 +108,29 @@ def test_a_slot_with_a_missing_bar_is_decided_after_the_wait(tmp_path: Path) -> 
     assert exit_.ts_event == CRASH_TS + 2 * HOUR  # the exit bar's slot is complete: no wait
 
 
+def test_a_bar_arriving_after_its_close_was_decided_only_joins_the_history(
+    tmp_path: Path,
+) -> None:
+    from nautilus_trader.model.data import Bar
+
+    # XRP's crash bar is received 10 s after its close; the close is decided 2 s after it.
+    bars = market(tuple(BASE))
+    late = [
+        Bar(b.bar_type, b.open, b.high, b.low, b.close, b.volume, b.ts_event, b.ts_event + 10**10)
+        if b.ts_event == CRASH_TS
+        else b
+        for b in bars["XRPUSDT"]
+    ]
+    bars["XRPUSDT"] = late
+    run = run_bars(tmp_path, bars, bar_wait_ms=2000.0)
+    [crash] = run.of("crash")
+    assert crash["assets"] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    [seen] = run.of("late_bar")
+    assert seen["symbol"] == "XRPUSDT" and seen["bar_ns"] == CRASH_TS
+    assert fills_of(run, "XRPUSDT") == []
+    assert len(run.of("exit")) == 3
+
+
 def test_hold_of_one_bar(tmp_path: Path) -> None:
     run = run_bars(tmp_path, market(("BTCUSDT", "ETHUSDT", "SOLUSDT")), hold_bars=1)
     entry, exit_ = fills_of(run, "ETHUSDT")
