@@ -41,6 +41,7 @@ both, in separately labelled blocks, plus the seed's periods.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
@@ -472,6 +473,7 @@ def format_crash_report(
     crashes: pd.DataFrame,
     seed: dict[str, Any] | None = None,
     seed_periods: pd.DataFrame | None = None,
+    skips: dict[str, int] | None = None,
 ) -> str:
     """
     The report as terminal text.
@@ -505,6 +507,9 @@ def format_crash_report(
     ]
     if not len(crashes):
         lines.append("No crash event in this run: the thresholds were never met by enough assets.")
+    if skips:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(skips.items()))
+        lines.append(f"Crashing assets not bought: {sum(skips.values())} ({reasons})")
     if seed is not None:
         per_year = _num(seed["trades_per_year"], 1)
         seed_alpha = _num(seed["alpha"], 4)
@@ -760,7 +765,8 @@ def crash_report(
         benchmark_value(closes),
         regime=lambda r: regime_of(r, bear_below, bull_above),
     )
-    text = format_crash_report(records, summary, periods, crashes, seed, seed_periods)
+    skips = Counter(str(e.get("reason")) for e in lines if e["event"] == "skip")
+    text = format_crash_report(records, summary, periods, crashes, seed, seed_periods, skips)
 
     strategy = daily_returns(records)
     benchmark = benchmark_daily_returns(benchmark_value(closes), strategy.index)

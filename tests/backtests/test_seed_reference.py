@@ -130,4 +130,5 @@ def test_the_report_prints_both_blocks_from_the_trades(
     sharpe = reference["ret"].mean() / reference["ret"].std(ddof=1) * math.sqrt(n / years)
     assert float(seed["sharpe"]) == pytest.approx(sharpe, rel=1e-9)
     assert "cost 20.0 bps per trade" in output
+    assert "Crashing assets not bought: 3 (no bounce 3)" in output
     assert "## The seed's periods" in output and "2023-01-01 to 2024-01-31" in output
