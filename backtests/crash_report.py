@@ -3,7 +3,7 @@
 ``../shared/seeds/002_*.txt`` reports total trades, total return, mean return per trade, max
 drawdown, Sharpe and annualised alpha, plus a table per period with its market regime. Every
 figure here is computed from :class:`~liqcascade.strategies.crash_reversion.CrashReversion`'s event
-log (``exit`` lines are the trades, ``crash``/``crash_join`` lines the events) and the bar closes.
+log (``exit`` lines are the trades, ``crash`` lines the events) and the bar closes.
 
 Conventions (those of :mod:`liqcascade.backtests.metrics`, whose helpers do the arithmetic)
 ------------------------------------------------------------------------------
@@ -16,10 +16,14 @@ Conventions (those of :mod:`liqcascade.backtests.metrics`, whose helpers do the 
   PnL / entry notional. **Max drawdown** = worst peak-to-trough fall of the realised equity.
   **Sharpe** = mean / std of the daily returns x sqrt(365)
   (:func:`~liqcascade.backtests.metrics.sharpe_from_daily`).
-* **Benchmark**: equal-weight buy-and-hold of the same assets, bought at the first bar close
-  at which every asset has a price and never rebalanced: value = mean over assets of
-  close / first close (1.0 at the start). Its day-end value is the last close stamped within
-  that UTC day (bars are stamped at their close, as are the strategy's exits).
+* **Benchmark**: equal-weight buy-and-hold of the assets that have prices at each time. It
+  starts (value 1.0) at the first bar close of any asset, equally split over the assets priced
+  then, and is never rebalanced, except that an asset whose prices start later is bought at
+  its first close with an equal share of the portfolio's value then (the holdings already in
+  the portfolio are sold down pro rata, so the value does not jump). With every asset priced
+  from the start this is the plain equal-weight buy-and-hold. A missing later close carries
+  the previous one. Its day-end value is the last close stamped within that UTC day (bars are
+  stamped at their close, as are the strategy's exits). **BTC buy & hold** is shown beside it.
 * **Alpha** (annualised) = the intercept ``a`` of the OLS regression
   ``r_strategy(d) = a + b * r_benchmark(d) + e(d)`` over the daily returns, times 365 (simple,
   not compounded): ``b = cov(r_s, r_b) / var(r_b)``, ``a = mean(r_s) - b * mean(r_b)``. A
@@ -27,11 +31,17 @@ Conventions (those of :mod:`liqcascade.backtests.metrics`, whose helpers do the 
   benchmark.
 * **Regime** of a period from the benchmark's compounded return in it: below ``bear_below``
   (-10 %) "bear", above ``bull_above`` (+10 %) "bull", else "sideways".
+
+These are the *account* figures (a starting balance, a fixed notional per trade, PnL after
+fees). The seed's own figures - sums and means of per-trade returns, a per-trade Sharpe, alpha
+against BTC's hourly returns - are :mod:`liqcascade.backtests.seed_metrics`'; the report prints
+both, in separately labelled blocks, plus the seed's periods.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +60,9 @@ from liqcascade.backtests.plots import IncludePlotlyJs
 from liqcascade.backtests.records import RunRecords
 from liqcascade.backtests.records import TradeRecord
 from liqcascade.backtests.records import trade_from_exit_event
+from liqcascade.backtests.seed_metrics import btc_column
+from liqcascade.backtests.seed_metrics import seed_metrics
+from liqcascade.backtests.seed_metrics import seed_period_table
 from liqcascade.strategies.event_log import read_events
 
 BEAR, BULL, SIDEWAYS = "bear", "bull", "sideways"
@@ -160,36 +173,25 @@ def trades_from_events(events: Sequence[dict[str, Any]]) -> list[TradeRecord]:
 
 def crash_events_frame(events: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """
-    One row per crash event: its close time, assets (founders then joiners), who declared it.
+    One row per crash event: its close time, assets and the branch each qualified on.
 
     Returns
     -------
     pd.DataFrame
-        Columns ``time`` (UTC), ``event_ns``, ``n_assets``, ``assets`` (``;``-joined),
-        ``declared_by``.
+        Columns ``time`` (UTC), ``event_ns``, ``n_assets``, ``assets`` (``;``-joined, sorted),
+        ``branches`` (``;``-joined, same order), ``closes`` (symbol -> crash-bar close).
 
     """
-    rows: dict[int, dict[str, Any]] = {}
-    for e in events:
-        if e["event"] == "crash":
-            rows[e["event_ns"]] = {
-                "event_ns": e["event_ns"],
-                "assets": list(e["assets"]),
-                "declared_by": e.get("declared_by"),
-                "closes": {m["symbol"]: m["close"] for m in e.get("members", [])},
-            }
-        elif e["event"] == "crash_join" and e["event_ns"] in rows:
-            rows[e["event_ns"]]["assets"].append(e["symbol"])
-            rows[e["event_ns"]]["closes"][e["symbol"]] = e.get("close")
-    ordered = [rows[ts] for ts in sorted(rows)]
+    rows = sorted((e for e in events if e["event"] == "crash"), key=lambda e: e["event_ns"])
+    members = [e.get("members", []) for e in rows]
     return pd.DataFrame(
         {
-            "time": pd.to_datetime([r["event_ns"] for r in ordered], unit="ns", utc=True),
-            "event_ns": [r["event_ns"] for r in ordered],
-            "n_assets": [len(r["assets"]) for r in ordered],
-            "assets": [";".join(r["assets"]) for r in ordered],
-            "declared_by": [r["declared_by"] for r in ordered],
-            "closes": [r["closes"] for r in ordered],
+            "time": pd.to_datetime([e["event_ns"] for e in rows], unit="ns", utc=True),
+            "event_ns": [e["event_ns"] for e in rows],
+            "n_assets": [len(e["assets"]) for e in rows],
+            "assets": [";".join(e["assets"]) for e in rows],
+            "branches": [";".join(str(m.get("branch", "drop")) for m in ms) for ms in members],
+            "closes": [{m["symbol"]: m["close"] for m in ms} for ms in members],
         }
     )
 
@@ -199,7 +201,7 @@ def crash_events_frame(events: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def benchmark_value(closes: pd.DataFrame) -> pd.Series:
     """
-    Equal-weight buy-and-hold value of every column, 1.0 at the start, never rebalanced.
+    Equal-weight buy-and-hold of the assets priced at each time, 1.0 at the start.
 
     Parameters
     ----------
@@ -209,16 +211,47 @@ def benchmark_value(closes: pd.DataFrame) -> pd.Series:
     Returns
     -------
     pd.Series
-        ``mean_i(close_i(t) / close_i(t0))`` from the first time ``t0`` at which every symbol
-        has a close; a missing later close carries the previous one forward.
+        From the first time any symbol has a close. The assets priced then are bought with
+        equal shares and held; an asset whose prices start later is bought at its first close
+        with ``1 / n`` of the portfolio's value (``n`` = assets then held), the others sold down
+        pro rata. A missing later close carries the previous one forward.
+
+    Raises
+    ------
+    ValueError
+        If no symbol has a single close.
 
     """
     closes = _as_utc_index(closes)
-    complete = closes.dropna()
-    if complete.empty:
-        raise ValueError("closes has no time at which every asset has a price")
-    held = closes.loc[complete.index[0] :].ffill()
-    return (held / complete.iloc[0]).mean(axis=1).rename("benchmark")
+    prices = closes.ffill().to_numpy(float)
+    priced = ~np.isnan(prices)
+    counts = priced.sum(axis=1)
+    if not counts.any():
+        raise ValueError("closes has no price at all")
+    begin = int(np.flatnonzero(counts)[0])
+    units = np.zeros(prices.shape[1])
+    value = np.empty(len(prices) - begin)
+    held = np.zeros(prices.shape[1], dtype=bool)
+    for row in range(begin, len(prices)):
+        new = priced[row] & ~held
+        if new.any():
+            before = float(np.nansum(units * prices[row])) if held.any() else 1.0
+            n = int(held.sum() + new.sum())
+            units *= held.sum() / n  # make room for the newcomers' equal shares
+            units[new] = before / n / prices[row, new]
+            held |= new
+        value[row - begin] = float(np.nansum(units[held] * prices[row, held]))
+    return pd.Series(value, index=closes.index[begin:], name="benchmark")
+
+
+def btc_value(closes: pd.DataFrame) -> pd.Series | None:
+    """BTC buy & hold (close / first close) from its first close, or ``None`` without BTC."""
+    closes = _as_utc_index(closes)
+    btc = btc_column(closes.columns)
+    if btc is None or closes[btc].isna().all():
+        return None
+    series = closes[btc].loc[closes[btc].first_valid_index() :].ffill()
+    return (series / float(series.iloc[0])).rename("btc")
 
 
 def benchmark_daily_returns(value: pd.Series, days: pd.DatetimeIndex) -> pd.Series:
@@ -320,11 +353,13 @@ def crash_summary(records: RunRecords, closes: pd.DataFrame) -> dict[str, Any]:
     dict
         ``trades``, ``total_return_pct``, ``mean_return_per_trade_pct``, ``max_drawdown_pct``
         (positive = size of the fall), ``sharpe``, ``alpha`` (annualised fraction), ``beta``,
-        ``benchmark_return_pct``, ``days``. Undefined values are ``None``.
+        ``benchmark_return_pct``, ``btc_return_pct`` (BTC buy & hold; ``None`` without BTC),
+        ``days``. Undefined values are ``None``.
 
     """
     strategy = daily_returns(records)
     value = benchmark_value(closes)
+    btc = btc_value(closes)
     benchmark = benchmark_daily_returns(value, strategy.index)
     regression = ols_alpha(strategy, benchmark)
     total_pnl = math.fsum(t.pnl for t in records.trades)
@@ -338,7 +373,14 @@ def crash_summary(records: RunRecords, closes: pd.DataFrame) -> dict[str, Any]:
         "alpha": regression[0] if regression else None,
         "beta": regression[1] if regression else None,
         "benchmark_return_pct": (float(value.iloc[-1]) - 1.0) * 100.0,
+        "btc_return_pct": (float(btc.iloc[-1]) - 1.0) * 100.0 if btc is not None else None,
     }
+
+
+def seed_summary(records: RunRecords, closes: pd.DataFrame) -> dict[str, Any]:
+    """The seed's headline figures of the run (:func:`.seed_metrics.seed_metrics`)."""
+    closes = _as_utc_index(closes)
+    return seed_metrics(records.trades, closes, records.start_ns, records.end_ns - 1)
 
 
 def period_table(
@@ -413,69 +455,146 @@ def _num(value: float | None, decimals: int = 2) -> str:
     return "-" if value is None else f"{value:.{decimals}f}"
 
 
-def format_crash_report(
-    records: RunRecords,
-    summary: dict[str, Any],
-    periods: pd.DataFrame,
-    crashes: pd.DataFrame,
-) -> str:
-    """The report as terminal text: a header, the seed's headline list and its period table."""
-    first = pd.Timestamp(records.start_ns, unit="ns", tz="UTC")
-    last = pd.Timestamp(records.end_ns - 1, unit="ns", tz="UTC")
-    mean_assets = f"{crashes['n_assets'].mean():.1f}" if len(crashes) else "-"
-    drawdown = summary["max_drawdown_pct"]
-    alpha_line = _num(summary["alpha"], 4)
-    if summary["beta"] is not None:
-        alpha_line += f" (beta {summary['beta']:.3f})"
-    lines = [
-        f"System B - cross-asset crash mean-reversion: {records.name}",
-        f"Period (UTC): {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({summary['days']} days)",
-        f"Assets: {', '.join(records.symbols)}",
-        f"Starting balance: {records.starting_balance:,.2f} USDT",
-        f"Crash events: {len(crashes)} (mean assets per event: {mean_assets})",
-        "",
-        "## Backtest Results",
-        f"- Total trades: {summary['trades']}",
-        f"- Total return: {_pct(summary['total_return_pct'])}",
-        f"- Mean return per trade: {_pct(summary['mean_return_per_trade_pct'])}",
-        f"- Max Drawdown: {_pct(-drawdown if drawdown else 0.0)}",
-        f"- Sharpe Ratio: {_num(summary['sharpe'])}",
-        f"- Annualized Alpha: {alpha_line}",
-        f"- Benchmark (equal-weight buy & hold) return: {_pct(summary['benchmark_return_pct'])}",
-        "",
-        "## Results by period",
-        "",
-    ]
-    header = [
-        "Time Period",
-        "Market Regime",
-        "Benchmark",
-        "Return",
-        "Sharpe",
-        "Avg Return",
-        "Trades",
-        "Alpha (Annualized)",
-    ]
-    cells = [
-        [
-            str(row["period"]),
-            str(row["regime"]),
-            _pct(row["benchmark_return_pct"]),
-            _pct(row["return_pct"]),
-            _num(row["sharpe"]),
-            _pct(row["avg_return_pct"]),
-            str(row["trades"]),
-            _num(row["alpha"], 4),
-        ]
-        for _, row in periods.iterrows()
-    ]
+def _table(header: list[str], cells: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
 
-    lines += [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += [line(row) for row in cells]
+    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [
+        line(row) for row in cells
+    ]
+
+
+def format_crash_report(
+    records: RunRecords,
+    summary: dict[str, Any],
+    periods: pd.DataFrame,
+    crashes: pd.DataFrame,
+    seed: dict[str, Any] | None = None,
+    seed_periods: pd.DataFrame | None = None,
+    skips: dict[str, int] | None = None,
+) -> str:
+    """
+    The report as terminal text.
+
+    A header; the seed's own metrics (per-trade returns) and the account's metrics in two
+    labelled blocks; the account's table by month; the seed's figures in the seed's periods.
+    """
+    first = pd.Timestamp(records.start_ns, unit="ns", tz="UTC")
+    last = pd.Timestamp(records.end_ns - 1, unit="ns", tz="UTC")
+    mean_assets = f"{crashes['n_assets'].mean():.1f}" if len(crashes) else "-"
+    branches = pd.Series(";".join(crashes["branches"]).split(";")) if len(crashes) else None
+    branch_text = (
+        ", ".join(f"{k} {v}" for k, v in branches.value_counts().sort_index().items())
+        if branches is not None
+        else "-"
+    )
+    drawdown = summary["max_drawdown_pct"]
+    alpha_line = _num(summary["alpha"], 4)
+    if summary["beta"] is not None:
+        alpha_line += f" (beta {summary['beta']:.3f})"
+    btc = summary.get("btc_return_pct")
+    lines = [
+        f"System B - cross-asset crash mean-reversion: {records.name}",
+        f"Period (UTC): {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({summary['days']} days)",
+        f"Assets: {', '.join(records.symbols)}",
+        f"Crash events: {len(crashes)} (mean assets per event: {mean_assets}; "
+        f"qualifying bars by branch: {branch_text})",
+        f"Equal-weight buy & hold (assets priced at each time): "
+        f"{_pct(summary['benchmark_return_pct'])}; BTC buy & hold: "
+        + (_pct(btc) if btc is not None else "- (no BTC in the universe)"),
+    ]
+    if not len(crashes):
+        lines.append("No crash event in this run: the thresholds were never met by enough assets.")
+    if skips:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(skips.items()))
+        lines.append(f"Crashing assets not bought: {sum(skips.values())} ({reasons})")
+    if seed is not None:
+        per_year = _num(seed["trades_per_year"], 1)
+        seed_alpha = _num(seed["alpha"], 4)
+        if seed["beta"] is not None:
+            seed_alpha += f" (beta {seed['beta']:.3f})"
+        elif seed["btc"] is None:
+            seed_alpha += " (no BTC in the universe)"
+        lines += [
+            "",
+            "## The seed's metrics (per-trade returns, summed as the seed's notebook does)",
+            f"- Total trades: {seed['trades']}",
+            f"- Total return (sum of trade returns): {_pct(seed['total_return_pct'])}",
+            f"- Mean return per trade: {_pct(seed['mean_return_pct'])}",
+            f"- Max Drawdown (of the cumulative sum): {_pct(seed['max_drawdown_pct'])}",
+            f"- Sharpe Ratio (mean / std x sqrt({per_year} trades a year)): {_num(seed['sharpe'])}",
+            f"- Annualized Alpha (hourly OLS on BTC, intercept x trades a year): {seed_alpha}",
+        ]
+    lines += [
+        "",
+        f"## Account results ({records.starting_balance:,.2f} USDT starting balance, "
+        "realised PnL after fees)",
+        f"- Total trades: {summary['trades']}",
+        f"- Total return: {_pct(summary['total_return_pct'])}",
+        f"- Mean return per trade: {_pct(summary['mean_return_per_trade_pct'])}",
+        f"- Max Drawdown: {_pct(-drawdown if drawdown else 0.0)}",
+        f"- Sharpe Ratio (daily returns x sqrt(365)): {_num(summary['sharpe'])}",
+        f"- Annualized Alpha (daily OLS on the equal-weight benchmark x 365): {alpha_line}",
+        "",
+        "## Account results by month",
+        "",
+    ]
+    lines += _table(
+        [
+            "Time Period",
+            "Market Regime",
+            "Benchmark",
+            "Return",
+            "Sharpe",
+            "Avg Return",
+            "Trades",
+            "Alpha (Annualized)",
+        ],
+        [
+            [
+                str(row["period"]),
+                str(row["regime"]),
+                _pct(row["benchmark_return_pct"]),
+                _pct(row["return_pct"]),
+                _num(row["sharpe"]),
+                _pct(row["avg_return_pct"]),
+                str(row["trades"]),
+                _num(row["alpha"], 4),
+            ]
+            for _, row in periods.iterrows()
+        ],
+    )
+    if seed_periods is not None:
+        lines += ["", "## The seed's periods (seed metrics of the trades entered in each)", ""]
+        lines += _table(
+            [
+                "Time Period",
+                "Seed's Regime",
+                "Covered",
+                "Market Regime",
+                "Sharpe",
+                "Avg Return",
+                "Sum",
+                "Trades",
+                "Alpha (Annualized)",
+            ],
+            [
+                [
+                    str(row["period"]),
+                    str(row["seed_regime"]),
+                    str(row["covered"]),
+                    str(row["regime"] or "-"),
+                    _num(row["sharpe"]),
+                    _pct(row["avg_return_pct"]),
+                    _pct(row["total_return_pct"]),
+                    str(row["trades"]),
+                    _num(row["alpha"], 4),
+                ]
+                for _, row in seed_periods.iterrows()
+            ],
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -501,6 +620,9 @@ def plot_equity_vs_benchmark(
         go.Scatter(x=_naive(equity.index), y=equity.values, name="strategy", line_shape="hv")
     )
     fig.add_trace(go.Scatter(x=_naive(value.index), y=value.values, name="equal-weight buy & hold"))
+    btc = btc_value(closes)
+    if btc is not None:
+        fig.add_trace(go.Scatter(x=_naive(btc.index), y=btc.values, name="BTC buy & hold"))
     fig.update_layout(
         title=f"{records.name}: equity vs benchmark (growth of 1)",
         xaxis_title="time (UTC)",
@@ -623,8 +745,9 @@ def crash_report(
     -------
     str
         The text also written to ``summary.txt``. Files: ``summary.txt``, ``trades.csv``,
-        ``crash_events.csv``, ``periods.csv``, ``daily_returns.csv`` (strategy and benchmark),
-        ``equity.html`` (equity vs benchmark), ``crashes.html`` (prices with crash events).
+        ``crash_events.csv``, ``periods.csv``, ``seed_metrics.csv``, ``seed_periods.csv``,
+        ``daily_returns.csv`` (strategy and benchmark), ``equity.html`` (equity vs the
+        benchmark and BTC), ``crashes.html`` (prices with crash events).
 
     """
     out = Path(out_dir)
@@ -635,7 +758,15 @@ def crash_report(
     crashes = crash_events_frame(lines)
     summary = crash_summary(records, closes)
     periods = period_table(records, closes, period, bear_below, bull_above)
-    text = format_crash_report(records, summary, periods, crashes)
+    seed = seed_summary(records, closes)
+    seed_periods = seed_period_table(
+        records.trades,
+        closes,
+        benchmark_value(closes),
+        regime=lambda r: regime_of(r, bear_below, bull_above),
+    )
+    skips = Counter(str(e.get("reason")) for e in lines if e["event"] == "skip")
+    text = format_crash_report(records, summary, periods, crashes, seed, seed_periods, skips)
 
     strategy = daily_returns(records)
     benchmark = benchmark_daily_returns(benchmark_value(closes), strategy.index)
@@ -673,6 +804,8 @@ def crash_report(
     ).to_csv(out / "trades.csv", index=False)
     crashes.drop(columns=["closes"]).to_csv(out / "crash_events.csv", index=False)
     periods.to_csv(out / "periods.csv", index=False)
+    seed_periods.to_csv(out / "seed_periods.csv", index=False)
+    pd.Series(seed, name="value").to_csv(out / "seed_metrics.csv")
     (out / "summary.txt").write_text(text, encoding="utf-8")
     plot_equity_vs_benchmark(records, closes, out / "equity.html", include_plotlyjs)
     plot_crash_events(records, closes, crashes, out / "crashes.html", include_plotlyjs)

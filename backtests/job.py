@@ -23,6 +23,7 @@ import pandas as pd
 
 from liqcascade.backtests.crash_report import crash_report
 from liqcascade.backtests.crash_report import crash_summary
+from liqcascade.backtests.crash_report import seed_summary
 from liqcascade.backtests.plots import plot_equity
 from liqcascade.backtests.plots import plot_largest_cascades
 from liqcascade.backtests.report import format_table
@@ -71,9 +72,11 @@ def _crash_scenarios(results: list[RunResult]) -> pd.DataFrame:
     """System B's headline figures (the seed's format), one column per scenario."""
     columns = {}
     for result in results:
-        summary = crash_summary(result.records, crash_closes(result.spec))
+        closes = crash_closes(result.spec)
+        summary = crash_summary(result.records, closes)
+        seed = {f"seed_{k}": v for k, v in seed_summary(result.records, closes).items()}
         columns[result.spec.name] = {
-            k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in {**summary, **seed}.items()
         }
     return pd.DataFrame(columns)
 
@@ -95,6 +98,11 @@ def run_job(
     """Run a config (and its scenarios); write every report; return the results."""
     specs = load_runs(config, overrides, scenarios)
     base = specs[0]
+    for spec in specs:
+        if spec.system == "crash_reversion":
+            from liqcascade.backtests.crash_data import check_crash_data
+
+            check_crash_data(spec)  # every run's bars, before the first one starts
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     root = base.output / f"{slug(base.name)}-{stamp}"
     results = []
@@ -134,8 +142,11 @@ def run_job(
 
     summary = texts.get(base.name) or format_table(metrics_table(results[0].records))
     header = f"{base.name} ({base.system}): fills {base.venue.fills}, "
-    header += f"maker {base.venue.maker_fee_bps} bps, "
-    header += f"taker {base.venue.taker_fee_bps} bps, latency {base.venue.latency_ms} ms"
+    if base.venue.cost_per_trade_bps is not None:
+        header += f"cost {base.venue.cost_per_trade_bps} bps per trade (no maker/taker fees), "
+    else:
+        header += f"maker {base.venue.maker_fee_bps} bps, taker {base.venue.taker_fee_bps} bps, "
+    header += f"latency {base.venue.latency_ms} ms"
     first = results[0].records
     notes = report_notes(
         (first.end_ns - first.start_ns) / 86_400e9,

@@ -52,6 +52,9 @@ class VenueSpec:
         """The framework ``FillModel``'s probability for a print exactly at a resting limit."""
         return {"conservative": 0.0, "optimistic": 1.0}.get(self.fills, self.fill_probability)
 
+    #: A flat cost per round trip (bps of the entry notional) instead of maker/taker fees.
+    cost_per_trade_bps: float | None = None
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -218,7 +221,10 @@ def crash_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict
     from liqcascade.strategies.crash_reversion import CrashReversionConfig
 
     kwargs = dict(tree.get("strategy", {}).get("strategy", {}))
-    kwargs.setdefault("instrument_ids", [f"{s}-LINEAR.BYBIT" for s in symbols])
+    # A symbol is a Bybit linear perpetual (ETHUSDT); a full instrument id (BTCUSDT.BINANCE,
+    # ETHUSDT-LINEAR.BYBIT) is taken as it is, so any venue the catalog holds can be used.
+    ids = [s if "." in s else f"{s}-LINEAR.BYBIT" for s in symbols]
+    kwargs.setdefault("instrument_ids", ids)
     try:
         msgspec.convert(kwargs, type=CrashReversionConfig)
     except (msgspec.ValidationError, TypeError, ValueError) as e:
@@ -237,11 +243,17 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         if key not in known_run:
             raise ConfigError(f"run.{key}: unknown key (known: {', '.join(sorted(known_run))})")
     venue_keys = (
-        "fills", "maker_fee_bps", "taker_fee_bps", "latency_ms", "fill_probability", "random_seed"
+        "fills", "maker_fee_bps", "taker_fee_bps", "latency_ms", "fill_probability",
+        "random_seed", "cost_per_trade_bps",
     )  # fmt: skip
     for key in venue:
         if key not in venue_keys:
             raise ConfigError(f"venue.{key}: unknown key (known: {', '.join(venue_keys)})")
+    fees_given = [k for k in ("maker_fee_bps", "taker_fee_bps") if k in venue]
+    if "cost_per_trade_bps" in venue and fees_given:
+        raise ConfigError(
+            f"venue.cost_per_trade_bps replaces maker/taker fees: remove venue.{fees_given[0]}"
+        )
     symbols = tuple(_get(run, "symbols", list, ["ETHUSDT"], "run"))
     if not symbols or not all(isinstance(s, str) for s in symbols):
         raise ConfigError("run.symbols: expected a non-empty list of symbols")
@@ -290,6 +302,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
             latency_ms=float(_get(venue, "latency_ms", number, 0.0, "venue")),
             fill_probability=float(_get(venue, "fill_probability", number, 0.5, "venue")),
             random_seed=int(_get(venue, "random_seed", int, 42, "venue")),
+            cost_per_trade_bps=_get(venue, "cost_per_trade_bps", number, None, "venue"),
         ),
         strategies=strategies,
         skipped=tuple(skipped),
@@ -302,6 +315,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         "venue.taker_fee_bps": 0 <= spec.venue.taker_fee_bps <= 100,
         "venue.latency_ms": spec.venue.latency_ms >= 0,
         "venue.fill_probability": 0 <= spec.venue.fill_probability <= 1,
+        "venue.cost_per_trade_bps": 0 <= (spec.venue.cost_per_trade_bps or 0) <= 1000,
     }
     for key, ok in checks.items():
         if not ok:

@@ -26,6 +26,7 @@ from liqcascade.backtests.records import CascadeRecord
 from liqcascade.backtests.records import RunRecords
 from liqcascade.backtests.records import SignalRecord
 from liqcascade.backtests.records import trade_from_exit_event
+from liqcascade.backtests.run_config import ConfigError
 from liqcascade.backtests.run_config import RunSpec
 from liqcascade.data_loaders.arrow_tables import fixed_to_float
 from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
@@ -90,17 +91,36 @@ def data_span(
     return first, last
 
 
-def venue_config(spec: RunSpec) -> Any:
-    """The simulated Bybit venue: margin account, fills and fees from the run config."""
-    from nautilus_trader.backtest.config import BacktestVenueConfig
+def _fee_model(venue: Any) -> Any:
     from nautilus_trader.backtest.config import ImportableFeeModelConfig
+
+    if venue.cost_per_trade_bps is not None:  # a flat cost per round trip (the seed's 0.2 %)
+        return ImportableFeeModelConfig(
+            fee_model_path="liqcascade.backtests.venue:TradeCostFeeModel",
+            config_path="liqcascade.backtests.venue:TradeCostFeeModelConfig",
+            config={"cost_bps": venue.cost_per_trade_bps},
+        )
+    return ImportableFeeModelConfig(
+        fee_model_path="liqcascade.backtests.venue:BpsFeeModel",
+        config_path="liqcascade.backtests.venue:BpsFeeModelConfig",
+        config={"maker_bps": venue.maker_fee_bps, "taker_bps": venue.taker_fee_bps},
+    )
+
+
+def venue_config(spec: RunSpec, name: str = "BYBIT") -> Any:
+    """The simulated venue ``name``: margin account, fills and fees from the run config.
+
+    System B's venue is ``HEDGING``: each trade is its own position, so overlapping trades in
+    one asset (the seed's) keep their own entry price and PnL.
+    """
+    from nautilus_trader.backtest.config import BacktestVenueConfig
     from nautilus_trader.backtest.config import ImportableFillModelConfig
 
     venue = spec.venue
     bars_only = spec.system == "crash_reversion"
     return BacktestVenueConfig(
-        name="BYBIT",
-        oms_type="NETTING",
+        name=name,
+        oms_type="HEDGING" if bars_only else "NETTING",
         account_type="MARGIN",
         base_currency="USDT",
         starting_balances=[f"{spec.starting_balance} USDT"],
@@ -120,11 +140,7 @@ def venue_config(spec: RunSpec) -> Any:
                 "random_seed": venue.random_seed,
             },
         ),
-        fee_model=ImportableFeeModelConfig(
-            fee_model_path="liqcascade.backtests.venue:BpsFeeModel",
-            config_path="liqcascade.backtests.venue:BpsFeeModelConfig",
-            config={"maker_bps": venue.maker_fee_bps, "taker_bps": venue.taker_fee_bps},
-        ),
+        fee_model=_fee_model(venue),
         # No venue latency model: it releases delayed orders at the next data point of ANY
         # instrument, so fills would depend on other symbols' data (and on trade windows).
         # venue.latency_ms is applied by the strategy on its own clock instead.
@@ -143,12 +159,14 @@ def _engine_config(strategies: list[Any]) -> Any:
     )
 
 
-def _run_config(spec: RunSpec, data: list[Any], strategies: list[Any]) -> Any:
+def _run_config(
+    spec: RunSpec, data: list[Any], strategies: list[Any], venues: list[Any] | None = None
+) -> Any:
     from nautilus_trader.backtest.config import BacktestRunConfig
 
     return BacktestRunConfig(
         engine=_engine_config(strategies),
-        venues=[venue_config(spec)],
+        venues=venues or [venue_config(spec)],
         data=data,
         chunk_size=spec.chunk_size or None,
         raise_exception=True,
@@ -265,7 +283,18 @@ def build_crash_run_config(spec: RunSpec, folder: Path) -> Any:
         config_path="liqcascade.strategies.crash_reversion:CrashReversionConfig",
         config=params,
     )
-    return _run_config(spec, data, [strategy])
+    return _run_config(spec, data, [strategy], [venue_config(spec, crash_venue(spec))])
+
+
+def crash_venue(spec: RunSpec) -> str:
+    """The one venue of System B's instruments (``BYBIT``, ``BINANCE``, ...)."""
+    venues = sorted({i.rsplit(".", 1)[1] for i in spec.strategies["*"]["instrument_ids"]})
+    if len(venues) != 1:
+        # One account per venue would each start with run.starting_balance: refuse, not guess.
+        raise ConfigError(
+            f"run.symbols: System B trades one venue per run, got {', '.join(venues)}"
+        )
+    return venues[0]
 
 
 def decision_events(folder: Path) -> list[dict[str, Any]]:
@@ -385,6 +414,9 @@ def run_spec(spec: RunSpec, folder: Path, echo: Callable[[str], None] = print) -
         old.unlink()  # a rerun into the same folder must not append to old logs
     view = None
     if spec.system == "crash_reversion":
+        from liqcascade.backtests.crash_data import check_crash_data
+
+        check_crash_data(spec)  # a symbol without bars fails here, not after the run
         node = _run_node(build_crash_run_config(spec, folder))
     else:
         latency_ns = int(spec.venue.latency_ms * NS_PER_MS)

@@ -46,3 +46,24 @@ def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_sample_catalog(
         root / "raw", root / "catalog", overrides, echo=lambda _: None, progress=False
     )
+
+
+#: The reference test's universe (8 of the seed's 20) and length: 330 hourly bars.
+SEED_EDGE_SYMBOLS = (
+    "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "AVAXUSDT", "LINKUSDT",
+)  # fmt: skip
+SEED_EDGE_HOURS = 330
+
+
+@pytest.fixture(scope="session")
+def seed_edge_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Hourly bars of 8 assets with planted crashes covering every edge case of the seed's
+    rules (``tests/backtests/seed_market.py``), loaded like real klines (shared)."""
+    from tests.backtests.seed_market import build_catalog
+    from tests.backtests.seed_market import edge_case_episodes
+
+    root = tmp_path_factory.mktemp("seed-market")
+    catalog, _ = build_catalog(
+        root, SEED_EDGE_SYMBOLS, "2023-01-01", SEED_EDGE_HOURS, edge_case_episodes()
+    )
+    return catalog

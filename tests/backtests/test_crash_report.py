@@ -73,11 +73,13 @@ EVENTS = [
         "event": "crash",
         "symbol": "*",
         "event_ns": D0 + 10 * HOUR,
-        "assets": ["A", "B"],
-        "declared_by": "B",
-        "members": [{"symbol": "A", "close": 110.0}, {"symbol": "B", "close": 100.0}],
+        "assets": ["A", "B", "C"],
+        "members": [
+            {"symbol": "A", "close": 110.0, "branch": "crash"},
+            {"symbol": "B", "close": 100.0, "branch": "cascade"},
+            {"symbol": "C", "close": 5.0, "branch": "crash"},
+        ],
     },
-    {"event": "crash_join", "symbol": "C", "event_ns": D0 + 10 * HOUR, "close": 5.0},
     exit_event(0, 20.0),
     exit_event(1, -10.2),
     exit_event(2, 10.098),
@@ -164,9 +166,11 @@ def test_period_table_monthly_and_daily() -> None:
     assert all(v is None for v in days["sharpe"]) and all(v is None for v in days["alpha"])
 
 
-def test_crash_events_join_their_late_assets() -> None:
+def test_crash_events_frame() -> None:
     frame = crash_events_frame(EVENTS)
     assert list(frame["assets"]) == ["A;B;C"] and list(frame["n_assets"]) == [3]
+    assert list(frame["branches"]) == ["crash;cascade;crash"]
+    assert frame["closes"].iloc[0] == {"A": 110.0, "B": 100.0, "C": 5.0}
     assert frame["time"].iloc[0] == pd.Timestamp("2024-01-01 10:00", tz="UTC")
 
 
@@ -177,15 +181,24 @@ def test_crash_report_writes_files_and_returns_the_text(tmp_path: Path) -> None:
         "Total return: 1.99%",
         "Mean return per trade: 0.66%",
         "Max Drawdown: -1.00%",
-        "Sharpe Ratio: 7.40",
-        "Annualized Alpha: 0.5393 (beta 0.201)",
-        "Crash events: 1",
+        "Sharpe Ratio (daily returns x sqrt(365)): 7.40",
+        "Annualized Alpha (daily OLS on the equal-weight benchmark x 365): 0.5393 (beta 0.201)",
+        "Crash events: 1 (mean assets per event: 3.0; qualifying bars by branch: cascade 1, "
+        "crash 2)",
         "| 2024-01 ",
+        # The seed's block: per-trade returns 2 %, -1.02 %, 1.0098 % (no BTC: no alpha).
+        "Total return (sum of trade returns): 1.99%",
+        "Max Drawdown (of the cumulative sum): -1.02%",
+        "Annualized Alpha (hourly OLS on BTC, intercept x trades a year): - (no BTC",
+        "BTC buy & hold: - (no BTC in the universe)",
+        "| 2023-01-01 to 2024-01-31 | headline",
     ):
         assert line in text, line
     written = {p.name for p in (tmp_path / "report").iterdir()}
     assert {
         "summary.txt",
+        "seed_metrics.csv",
+        "seed_periods.csv",
         "trades.csv",
         "crash_events.csv",
         "periods.csv",
@@ -203,7 +216,8 @@ def test_crash_report_writes_files_and_returns_the_text(tmp_path: Path) -> None:
 def test_a_run_without_trades_reports_zeros(tmp_path: Path) -> None:
     text = crash_report([], CLOSES, tmp_path, BALANCE, include_plotlyjs=False)
     assert "Total trades: 0" in text and "Total return: 0.00%" in text
-    assert "Sharpe Ratio: -" in text  # a flat equity has no Sharpe
+    assert "Sharpe Ratio (daily returns x sqrt(365)): -" in text  # a flat equity has no Sharpe
+    assert "No crash event in this run" in text
 
 
 def test_closes_from_bars() -> None:

@@ -93,31 +93,46 @@ def run_bars(
     **overrides: Any,
 ) -> BarRun:
     """Run one CrashReversion over every symbol's bars; return the engine and its event log."""
+    specs = load_specs()
+    instruments = [to_instrument(specs[s]) for s in bars_by_symbol]
+    bars = sorted((b for bs in bars_by_symbol.values() for b in bs), key=lambda b: b.ts_init)
+    params = {"lookback": 20, "min_history": 10, **overrides}
+    fees = BpsFeeModel(BpsFeeModelConfig(maker_bps=0.0, taker_bps=taker_bps))
+    return run_engine(tmp_path, instruments, bars, fees, balance, **params)
+
+
+def run_engine(
+    tmp_path: Path,
+    instruments: list[Any],
+    bars: list[Bar],
+    fee_model: Any,
+    balance: float = 1_000_000.0,
+    **params: Any,
+) -> BarRun:
+    """
+    One CrashReversion over ``instruments`` in a real engine, fed ``bars`` in THEIR order.
+
+    The engine sorts its data by ``ts_init`` with a stable sort, so bars of one time stamp
+    arrive in the order given: a test can permute them.
+    """
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
     engine.add_venue(
         venue=Venue("BYBIT"),
-        oms_type=OmsType.NETTING,
+        oms_type=OmsType.HEDGING,
         account_type=AccountType.MARGIN,
         base_currency=USDT,
         starting_balances=[Money(balance, USDT)],
         bar_execution=True,
         trade_execution=False,
-        fee_model=BpsFeeModel(BpsFeeModelConfig(maker_bps=0.0, taker_bps=taker_bps)),
+        fee_model=fee_model,
     )
-    specs = load_specs()
-    for symbol, bars in bars_by_symbol.items():
-        engine.add_instrument(to_instrument(specs[symbol]))
-        engine.add_data(bars)
+    for instrument in instruments:
+        engine.add_instrument(instrument)
+    engine.add_data(list(bars))
     log = tmp_path / f"events-b-{len(list(tmp_path.glob('events-b-*')))}.jsonl"
-    params = {
-        "lookback": 20,
-        "min_history": 10,
-        "notional_per_asset": 1000.0,
-        "event_log_path": str(log),
-        **overrides,
-    }
     config = CrashReversionConfig(
-        instrument_ids=[specs[s].instrument_id for s in bars_by_symbol], **params
+        instrument_ids=[i.id.value for i in instruments],
+        **{"notional_per_asset": 1000.0, "event_log_path": str(log), **params},
     )
     engine.add_strategy(CrashReversion(config))
     engine.run()

@@ -1,15 +1,25 @@
-"""The crash detector: cross-asset counting, volume spikes, drop rule, causality."""
+"""The crash detectors: volume spikes, drop rules, windows, causality; counted across assets.
+
+The trailing rules (:class:`CrashDetector`) and the seed's (:class:`SeedDetector`) judge one
+asset's bar at a time; :class:`CrashPlanner` counts the qualifying bars of one close time.
+"""
 
 from __future__ import annotations
 
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from liqcascade.strategies.crash_detector import CrashDetector
 from liqcascade.strategies.crash_detector import CrashParams
+from liqcascade.strategies.crash_detector import SeedDetector
+from liqcascade.strategies.crash_detector import SeedParams
+from liqcascade.strategies.crash_detector import TimeWindow
 from liqcascade.strategies.crash_detector import TrailingWindow
+from liqcascade.strategies.crash_planner import CrashPlanner
+from liqcascade.strategies.crash_planner import TradeRules
 
 S = 1_000_000_000
 HOUR = 3600 * S
@@ -37,67 +47,55 @@ def crashed(
 
 
 def feed(
-    detector: CrashDetector, series: dict[str, tuple[list[float], list[float]]]
-) -> list[tuple[int, str, object]]:
-    """Feed bars time by time, assets in dict order; return (bar index, asset, signal) hits."""
-    hits = []
+    detector: CrashDetector | SeedDetector,
+    series: dict[str, tuple[list[float], list[float]]],
+    skip: tuple[int, ...] = (),
+) -> CrashPlanner:
+    """Feed every close time as one slot (bars of all assets); return the planner (events)."""
+    planner = CrashPlanner(detector, TradeRules(min_assets=3))
     n = len(next(iter(series.values()))[0])
     for i in range(n):
-        for asset, (closes, volumes) in series.items():
-            signal = detector.on_bar(asset, T0 + (i + 1) * HOUR, closes[i], volumes[i])
-            if signal is not None:
-                hits.append((i, asset, signal))
-    return hits
+        if i not in skip:
+            bars = {asset: (closes[i], volumes[i]) for asset, (closes, volumes) in series.items()}
+            planner.on_slot(T0 + (i + 1) * HOUR, bars)
+    return planner
 
 
 def test_two_crashing_assets_make_no_event() -> None:
-    detector = CrashDetector(PARAMS)
-    hits = feed(detector, {"A": crashed(), "B": crashed(), "C": quiet(), "D": quiet()})
-    assert hits == [] and detector.events == []
+    planner = feed(CrashDetector(PARAMS), {"A": crashed(), "B": crashed(), "C": quiet()})
+    assert planner.events == []
 
 
-def test_three_crashing_assets_declare_at_the_third_arrival() -> None:
-    detector = CrashDetector(PARAMS)
-    hits = feed(detector, {"A": crashed(), "B": quiet(), "C": crashed(), "D": crashed()})
-    assert len(hits) == 1
-    index, asset, signal = hits[0]
-    # Declared on D's bar: the third qualifying bar at that close, no later bar needed.
-    assert (index, asset) == (CRASH, "D")
-    event = signal.event
+def test_three_crashing_assets_make_an_event_with_their_numbers() -> None:
+    planner = feed(
+        CrashDetector(PARAMS), {"D": crashed(), "B": quiet(), "C": crashed(), "A": crashed()}
+    )
+    [event] = planner.events
     assert event.ts_ns == T0 + (CRASH + 1) * HOUR
-    assert event.assets == ["A", "C", "D"] and event.declared_by == "D"
-    assert signal.new_assets == ("A", "C", "D") and not signal.joined
+    assert event.assets == ["A", "C", "D"]  # sorted, whatever the order of the bars
     member = event.members[0]
     assert member.r1 == pytest.approx(95.0 / 100.1 - 1)  # previous close 100 * 1.001
     assert member.r2 == pytest.approx(95.0 / 99.9 - 1)
     assert (member.r1_threshold, member.r2_threshold) == (-0.02, -0.03)
-    assert detector.events == [event]
+    assert member.branch == "drop"
 
 
-def test_a_later_qualifying_asset_at_the_same_close_joins_the_event() -> None:
-    detector = CrashDetector(PARAMS)
-    hits = feed(detector, {a: crashed() for a in ASSETS})
-    assert [(i, a) for i, a, _ in hits] == [(CRASH, "C"), (CRASH, "D")]
-    declared, joined = hits[0][2], hits[1][2]
-    assert declared.new_assets == ("A", "B", "C")
-    assert joined.joined and joined.new_assets == ("D",) and joined.event is declared.event
-    assert declared.event.assets == ["A", "B", "C", "D"] and declared.event.declared_with == 3
-    assert len(detector.events) == 1
+def test_every_qualifying_asset_of_the_close_is_in_the_event() -> None:
+    [event] = feed(CrashDetector(PARAMS), {a: crashed() for a in ASSETS}).events
+    assert event.assets == list(ASSETS)
 
 
 def test_qualifying_bars_at_different_closes_do_not_combine() -> None:
-    detector = CrashDetector(PARAMS)
-    hits = feed(
-        detector,
+    planner = feed(
+        CrashDetector(PARAMS),
         {"A": crashed(), "B": crashed(), "C": crashed(at=CRASH + 1), "D": quiet()},
     )
-    assert hits == []
+    assert planner.events == []
 
 
 def test_no_volume_spike_no_event() -> None:
-    detector = CrashDetector(PARAMS)
     normal = {a: crashed(volume=102.0) for a in ("A", "B", "C")}
-    assert feed(detector, normal) == []
+    assert feed(CrashDetector(PARAMS), normal).events == []
 
 
 def test_volume_threshold_is_inclusive_and_uses_prior_bars_only() -> None:
@@ -111,8 +109,8 @@ def test_volume_threshold_is_inclusive_and_uses_prior_bars_only() -> None:
         c, v = list(closes), list(volumes)
         c[CRASH], v[CRASH] = 95.0, p95  # exactly the threshold
         series[asset] = (c, v)
-    hits = feed(CrashDetector(PARAMS), series)
-    assert len(hits) == 1 and hits[0][2].event.members[0].volume_threshold == p95
+    [event] = feed(CrashDetector(PARAMS), series).events
+    assert event.members[0].volume_threshold == p95
 
 
 @pytest.mark.parametrize(("require_both", "events"), [(True, 0), (False, 1)])
@@ -126,8 +124,7 @@ def test_1h_drop_without_2h_drop(require_both: bool, events: int) -> None:
         volumes[CRASH] = 1000.0
         series[asset] = (closes, volumes)
     detector = CrashDetector(CrashParams(lookback=20, min_history=10, require_both=require_both))
-    feed(detector, series)
-    assert len(detector.events) == events
+    assert len(feed(detector, series).events) == events
 
 
 @pytest.mark.parametrize(("require_both", "event_bars"), [(True, [CRASH]), (False, [CRASH, 21])])
@@ -142,33 +139,29 @@ def test_the_bar_after_a_crash_signals_again_only_under_either_rule(
         volumes[CRASH + 1] = 2000.0
         series[asset] = (closes, volumes)
     detector = CrashDetector(CrashParams(lookback=20, min_history=10, require_both=require_both))
-    feed(detector, series)
-    assert [(e.ts_ns - T0) // HOUR - 1 for e in detector.events] == event_bars
+    events = feed(detector, series).events
+    assert [(e.ts_ns - T0) // HOUR - 1 for e in events] == event_bars
 
 
 def test_no_signal_until_min_history() -> None:
     # The crash is the 6th bar: only 5 trailing volumes exist, min_history is 10.
     series = {a: crashed(at=5) for a in ("A", "B", "C")}
-    assert feed(CrashDetector(PARAMS), series) == []
-    assert len(feed(CrashDetector(CrashParams(lookback=20, min_history=5)), series)) == 1
+    assert feed(CrashDetector(PARAMS), series).events == []
+    assert len(feed(CrashDetector(CrashParams(lookback=20, min_history=5)), series).events) == 1
 
 
 def test_a_gap_leaves_the_returns_undefined() -> None:
-    detector = CrashDetector(PARAMS)
-    for asset in ("A", "B", "C"):
-        closes, volumes = crashed()
-        for i in range(CRASH + 1):
-            if i == CRASH - 1:
-                continue  # the bar before the crash is missing
-            detector.on_bar(asset, T0 + (i + 1) * HOUR, closes[i], volumes[i])
-    assert detector.events == []  # no close exactly 1 bar earlier: r1 undefined
+    series = {a: crashed() for a in ("A", "B", "C")}
+    # The bar before the crash is missing: no close exactly 1 bar earlier, r1 undefined.
+    assert feed(CrashDetector(PARAMS), series, skip=(CRASH - 1,)).events == []
 
 
 def test_out_of_order_bars_are_ignored() -> None:
-    detector = CrashDetector(PARAMS)
-    detector.on_bar("A", T0 + HOUR, 100.0, 1.0)
-    assert detector.on_bar("A", T0 + HOUR, 50.0, 1e9) is None
-    assert detector.ignored_bars == 1
+    for detector in (CrashDetector(PARAMS), SeedDetector(SeedParams(window=2))):
+        detector.judge("A", T0 + HOUR, 100.0, 1.0)
+        assert detector.judge("A", T0 + HOUR, 50.0, 1e9) is None
+        assert detector.judge("A", T0, 50.0, 1e9) is None
+        assert detector.ignored_bars == 2
 
 
 def test_percentile_thresholds_come_from_prior_returns_only() -> None:
@@ -185,10 +178,8 @@ def test_percentile_thresholds_come_from_prior_returns_only() -> None:
         volumes = [100.0 + rng.random() for _ in range(40)]
         volumes[35] = 500.0
         series[asset] = (closes, volumes)
-    detector = CrashDetector(params)
-    hits = feed(detector, series)
-    assert len(hits) == 1
-    member = hits[0][2].event.members[0]
+    [event] = feed(CrashDetector(params), series).events
+    member = event.members[0]
     closes, volumes = series["A"]
     r1 = [closes[i] / closes[i - 1] - 1 for i in range(1, 35)][-30:]  # before bar 35
     r2 = [closes[i] / closes[i - 2] - 1 for i in range(2, 35)][-30:]
@@ -213,12 +204,9 @@ def test_percentile_mode_scales_with_each_assets_volatility() -> None:
         volumes[CRASH] = 1000.0
         series[asset] = (closes, volumes)
     without_d = {a: s for a, s in series.items() if a != "D"}
-    detector = CrashDetector(params)
-    feed(detector, without_d)
-    assert detector.events == []  # A and B only: C's -2.5 % is not below its own P5
-    detector = CrashDetector(params)
-    feed(detector, series)
-    assert [(e.ts_ns, e.assets) for e in detector.events] == [
+    # A and B only: C's -2.5 % is not below its own P5.
+    assert feed(CrashDetector(params), without_d).events == []
+    assert [(e.ts_ns, e.assets) for e in feed(CrashDetector(params), series).events] == [
         (T0 + (CRASH + 1) * HOUR, ["A", "B", "D"])
     ]
 
@@ -234,9 +222,7 @@ def test_percentile_mode_never_calls_a_gain_a_drop() -> None:
         volumes = [100.0] * 30
         volumes[CRASH] = 1000.0
         series[asset] = (closes, volumes)
-    detector = CrashDetector(params)
-    feed(detector, series)
-    assert detector.events == []
+    assert feed(CrashDetector(params), series).events == []
 
 
 def _random_market(seed: int, n: int = 200) -> dict[str, tuple[list[float], list[float]]]:
@@ -257,21 +243,20 @@ def _random_market(seed: int, n: int = 200) -> dict[str, tuple[list[float], list
     return series
 
 
-def _summary(detector: CrashDetector) -> list[tuple[int, str, tuple[str, ...]]]:
-    return [(e.ts_ns, e.declared_by, tuple(e.assets)) for e in detector.events]
+def _summary(planner: CrashPlanner) -> list[tuple[int, tuple[str, ...]]]:
+    return [(e.ts_ns, tuple(e.assets)) for e in planner.events]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_appending_or_changing_future_bars_never_changes_earlier_events(seed: int) -> None:
     params = CrashParams(lookback=48, min_history=24, r1_drop=-0.015, r2_drop=-0.02)
     market = _random_market(seed)
-    full = CrashDetector(params)
-    feed(full, market)
+    full = feed(CrashDetector(params), market)
     assert full.events, "the crafted market should contain events"
     rng = random.Random(seed)
     for cut in (40, 90, 150):
-        prefix = CrashDetector(params)
-        feed(prefix, {a: (c[:cut], v[:cut]) for a, (c, v) in market.items()})
+        head = {a: (c[:cut], v[:cut]) for a, (c, v) in market.items()}
+        prefix = feed(CrashDetector(params), head)
         cut_ns = T0 + cut * HOUR  # close time of bar cut - 1
         assert _summary(prefix) == [e for e in _summary(full) if e[0] <= cut_ns]
         # Replace the future with wild bars: the past stays exactly as it was.
@@ -282,8 +267,7 @@ def test_appending_or_changing_future_bars_never_changes_earlier_events(seed: in
             )
             for a, (c, v) in market.items()
         }
-        changed = CrashDetector(params)
-        feed(changed, other)
+        changed = feed(CrashDetector(params), other)
         assert [e for e in _summary(changed) if e[0] <= cut_ns] == _summary(prefix)
 
 
@@ -291,21 +275,17 @@ def test_the_current_bar_never_moves_its_own_thresholds() -> None:
     # Same history, a different crash-bar volume: the volume threshold of that bar is the same.
     thresholds = []
     for spike in (1_000.0, 1e12):
-        detector = CrashDetector(PARAMS)
-        hits = feed(detector, {a: crashed(volume=spike) for a in ("A", "B", "C")})
-        thresholds.append(hits[0][2].event.members[0].volume_threshold)
+        [event] = feed(CrashDetector(PARAMS), {a: crashed(volume=spike) for a in "ABC"}).events
+        thresholds.append(event.members[0].volume_threshold)
     assert thresholds[0] == thresholds[1] == 104.0
 
 
-def test_arrival_order_within_a_close_does_not_change_the_event() -> None:
+def test_the_order_of_a_slot_s_bars_does_not_change_the_event() -> None:
     market = _random_market(5)
     params = CrashParams(lookback=48, min_history=24, r1_drop=-0.015, r2_drop=-0.02)
-    forward, backward = CrashDetector(params), CrashDetector(params)
-    feed(forward, market)
-    feed(backward, dict(reversed(list(market.items()))))
-    assert [(e.ts_ns, sorted(e.assets)) for e in forward.events] == [
-        (e.ts_ns, sorted(e.assets)) for e in backward.events
-    ]
+    forward = feed(CrashDetector(params), market)
+    backward = feed(CrashDetector(params), dict(reversed(list(market.items()))))
+    assert forward.events and forward.events == backward.events
 
 
 def test_trailing_window_quantile_matches_numpy() -> None:
@@ -326,9 +306,134 @@ def test_trailing_window_quantile_matches_numpy() -> None:
         ("r1_drop", 0.02),
         ("volume_quantile", 95),
         ("min_history", 1000),
-        ("min_assets", 0),
     ],
 )
 def test_params_are_validated_by_name(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"CrashParams.{field}"):
         CrashParams(**{field: value})
+
+
+# --------------------------------------------------------------------------- the seed's rules
+
+SEED = SeedParams(window=20)
+
+
+def seed_series(
+    n: int = 30, at: int = CRASH, closes_at: dict[int, float] | None = None, volume: float = 1e3
+) -> tuple[list[float], list[float]]:
+    """Quiet bars; ``closes_at`` sets closes (index -> price), bar ``at`` gets ``volume``."""
+    closes, volumes = quiet(n)
+    for i, price in (closes_at or {}).items():
+        closes[i] = price
+    volumes[at] = volume
+    return closes, volumes
+
+
+def test_seed_crash_branch() -> None:
+    # r1 = 94 / 100.1 - 1 = -6.1 % < -5 % on a volume above the window's P95.
+    series = {a: seed_series(closes_at={CRASH: 94.0}) for a in "ABC"}
+    [event] = feed(SeedDetector(SEED), series).events
+    member = event.members[0]
+    assert member.branch == "crash" and member.r1 == pytest.approx(94.0 / 100.1 - 1)
+    assert (member.r1_threshold, member.r2_threshold) == (-0.05, None)
+
+
+def test_seed_cascade_branch() -> None:
+    # -6 % on a normal volume, then -2.5 % on a spike: r2 = -8.35 % < -8 %, r1 > -3 %.
+    closes = {CRASH - 1: 94.0, CRASH: 94.0 * 0.975}
+    series = {a: seed_series(closes_at=closes) for a in "ABC"}
+    [event] = feed(SeedDetector(SEED), series).events
+    assert event.ts_ns == T0 + (CRASH + 1) * HOUR
+    member = event.members[0]
+    assert member.branch == "cascade" and member.r2 == pytest.approx(94.0 * 0.975 / 99.9 - 1)
+    assert (member.r1_threshold, member.r2_threshold) == (-0.03, -0.08)
+    # The same slide with a last hour of -3.5 % (r1 not above -3 %): neither branch.
+    closes = {CRASH - 1: 95.0, CRASH: 95.0 * 0.965}
+    assert feed(SeedDetector(SEED), {a: seed_series(closes_at=closes) for a in "ABC"}).events == []
+
+
+@pytest.mark.parametrize(
+    ("params", "closes_at"),
+    [
+        # r1 exactly at the crash threshold: "r1 < -5 %" is strict.
+        (SeedParams(window=20, crash_drop=95.0 / 100.1 - 1.0), {CRASH: 95.0}),
+        # r2 exactly at the cascade threshold.
+        (
+            SeedParams(window=20, cascade_drop=94.0 * 0.98 / 99.9 - 1.0),
+            {CRASH - 1: 94.0, CRASH: 94.0 * 0.98},
+        ),
+        # r1 exactly at the cascade's floor: "r1 > -3 %" is strict.
+        (
+            SeedParams(window=20, cascade_r1_above=0.97 - 1.0),
+            {CRASH - 1: 94.0, CRASH: 94.0 * 0.97},
+        ),
+    ],
+)
+def test_seed_return_comparisons_are_strict(params: SeedParams, closes_at: dict) -> None:
+    series = {a: seed_series(closes_at=closes_at) for a in "ABC"}
+    assert feed(SeedDetector(params), series).events == []
+
+
+def test_seed_volume_comparison_is_strict_and_the_window_includes_the_bar() -> None:
+    # Window of 20 bars including the crash bar: 19 quiet volumes (100..104) and the bar's own.
+    # With the bar's volume equal to the window's top values, P95 equals it: "v > P95" fails.
+    closes, volumes = quiet()
+    volumes[CRASH - 2] = volumes[CRASH - 1] = volumes[CRASH] = 500.0
+    window = volumes[CRASH - 19 : CRASH + 1]
+    assert float(np.quantile(window, 0.95)) == 500.0  # 19 * 0.95 = 18.05: between two 500s
+    closes[CRASH] = 90.0
+    series = {a: (list(closes), list(volumes)) for a in "ABC"}
+    assert feed(SeedDetector(SEED), series).events == []
+    # The bar's own 500 alone at the top: P95 = 104 + (500 - 104) * 0.05 = 123.8 < 500.
+    volumes[CRASH - 2] = volumes[CRASH - 1] = 100.0
+    series = {a: (list(closes), list(volumes)) for a in "ABC"}
+    [event] = feed(SeedDetector(SEED), series).events
+    assert event.members[0].volume_threshold == pytest.approx(104.0 + 396.0 * 0.05)
+
+
+def test_seed_thresholds_equal_pandas_rolling_quantiles_including_the_bar() -> None:
+    rng = np.random.default_rng(3)
+    volumes = rng.lognormal(4, 0.6, 400)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 400)))
+    closes[200] = closes[199] * 0.9  # r1 < -5 % on every branch below
+    detector = SeedDetector(SeedParams(window=168))
+    rolling95 = pd.Series(volumes).rolling(168).quantile(0.95)
+    rolling90 = pd.Series(volumes).rolling(168).quantile(0.90)
+    seen = 0
+    for i in range(400):
+        crash = detector.judge("A", T0 + i * HOUR, float(closes[i]), float(volumes[i]))
+        if crash is None:
+            continue
+        seen += 1
+        expected = rolling95[i] if crash.branch == "crash" else rolling90[i]
+        assert crash.volume_threshold == expected  # the very same float, bar included
+        assert volumes[i] > expected and i >= 167
+    assert seen
+
+
+def test_seed_needs_a_full_window_in_time() -> None:
+    # A crash at bar 18 with a window of 20: not enough bars yet.
+    series = {a: seed_series(at=18, closes_at={18: 90.0}) for a in "ABC"}
+    assert feed(SeedDetector(SEED), series).events == []
+    # A gap of one bar at 10: the 20 hours before bar 25 hold only 19 bars.
+    series = {a: seed_series(at=25, closes_at={25: 90.0}) for a in "ABC"}
+    assert feed(SeedDetector(SEED), series, skip=(10,)).events == []
+    assert len(feed(SeedDetector(SEED), series, skip=(5,)).events) == 1
+
+
+def test_time_window_keeps_the_last_span() -> None:
+    window = TimeWindow(3 * HOUR)
+    for i, value in enumerate([5.0, 1.0, 3.0, 4.0]):
+        window.add(T0 + i * HOUR, value)
+    assert len(window) == 3 and window.quantile(0.0) == 1.0
+    window.add(T0 + 10 * HOUR, 2.0)  # everything older than 3 h is gone
+    assert len(window) == 1 and window.quantile(0.5) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("window", 1), ("crash_drop", 0.05), ("crash_volume_quantile", 95), ("cascade_drop", 0.0)],
+)
+def test_seed_params_are_validated_by_name(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"SeedParams.{field}"):
+        SeedParams(**{field: value})

@@ -74,6 +74,8 @@ def test_entries_at_the_crash_close_and_exits_exactly_after_the_hold(tmp_path: P
         assert logged["reason"] == "HOLD" and logged["event_ns"] == CRASH_TS
         expected = (closes[CRASH + 2] - closes[CRASH]) * logged["quantity"]
         assert logged["pnl"] == pytest.approx(expected)  # no fees in this venue
+        position = run.engine.cache.position(run.engine.cache.position_id(entry.client_order_id))
+        assert position.is_closed and float(position.realized_pnl) == pytest.approx(expected)
     assert fills_of(run, "XRPUSDT") == []
 
 
@@ -82,16 +84,51 @@ def test_no_crash_event_no_orders(tmp_path: Path) -> None:
     assert run.fills() == [] and run.of("crash") == [] and run.of("entry_submitted") == []
 
 
-def test_an_asset_joining_at_the_same_close_is_entered_at_its_close(tmp_path: Path) -> None:
+def test_every_crashing_asset_of_the_close_is_entered_at_its_close(tmp_path: Path) -> None:
     run = run_bars(tmp_path, market(tuple(BASE)))
     [crash] = run.of("crash")
-    [join] = run.of("crash_join")
-    assert crash["assets"] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # the first three to arrive
-    assert join["symbol"] == "XRPUSDT" and join["event_ns"] == CRASH_TS
+    assert crash["assets"] == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
     entry, exit_ = fills_of(run, "XRPUSDT")
     assert entry.ts_event == CRASH_TS and float(entry.last_px) == closes_of("XRPUSDT")[CRASH]
     assert exit_.ts_event == CRASH_TS + 2 * HOUR
     assert float(exit_.last_px) == closes_of("XRPUSDT")[CRASH + 2]
+
+
+def test_a_slot_with_a_missing_bar_is_decided_after_the_wait(tmp_path: Path) -> None:
+    # XRP has no bar at the crash close: the three others decide bar_wait_ms after the close,
+    # at the prices of that close.
+    bars = market(("BTCUSDT", "ETHUSDT", "SOLUSDT"))
+    bars["XRPUSDT"] = [b for b in bars["XRPUSDT"] if b.ts_event != CRASH_TS]
+    run = run_bars(tmp_path, bars, bar_wait_ms=2000.0)
+    [crash] = run.of("crash")
+    assert crash["ts"] == CRASH_TS + 2 * 10**9 and crash["event_ns"] == CRASH_TS
+    entry, exit_ = fills_of(run, "ETHUSDT")
+    assert entry.ts_event == CRASH_TS + 2 * 10**9
+    assert float(entry.last_px) == pytest.approx(closes_of("ETHUSDT")[CRASH])
+    assert exit_.ts_event == CRASH_TS + 2 * HOUR  # the exit bar's slot is complete: no wait
+
+
+def test_a_bar_arriving_after_its_close_was_decided_only_joins_the_history(
+    tmp_path: Path,
+) -> None:
+    from nautilus_trader.model.data import Bar
+
+    # XRP's crash bar is received 10 s after its close; the close is decided 2 s after it.
+    bars = market(tuple(BASE))
+    late = [
+        Bar(b.bar_type, b.open, b.high, b.low, b.close, b.volume, b.ts_event, b.ts_event + 10**10)
+        if b.ts_event == CRASH_TS
+        else b
+        for b in bars["XRPUSDT"]
+    ]
+    bars["XRPUSDT"] = late
+    run = run_bars(tmp_path, bars, bar_wait_ms=2000.0)
+    [crash] = run.of("crash")
+    assert crash["assets"] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    [seen] = run.of("late_bar")
+    assert seen["symbol"] == "XRPUSDT" and seen["bar_ns"] == CRASH_TS
+    assert fills_of(run, "XRPUSDT") == []
+    assert len(run.of("exit")) == 3
 
 
 def test_hold_of_one_bar(tmp_path: Path) -> None:
@@ -173,6 +210,12 @@ IDS = ["BTCUSDT-LINEAR.BYBIT", "ETHUSDT-LINEAR.BYBIT", "SOLUSDT-LINEAR.BYBIT"]
         ({"bar_spec": "1-HOUR"}, "bar_spec"),
         ({"r1_drop": 0.02}, "r1_drop"),
         ({"threshold_mode": "zscore"}, "threshold_mode"),
+        ({"rules": "notebook"}, "rules"),
+        ({"rules": "seed", "lookback": 168}, "lookback: not a parameter of rules = 'seed'"),
+        ({"take_gain": 0.02}, "take_gain: not a parameter of rules = 'trailing'"),
+        ({"rules": "seed", "cascade_drop": 0.08}, "SeedParams.cascade_drop"),
+        ({"instrument_ids": [*IDS, "ETHUSDT.BINANCE"]}, "one symbol twice"),
+        ({"bar_wait_ms": 3_600_000.0}, "bar_wait_ms"),
     ],
 )
 def test_config_is_validated_by_name(overrides: dict, message: str) -> None:
