@@ -1,7 +1,8 @@
 """Build the sample catalog: generate raw sample files, then load them like real data.
 
-A stamp file records the generator's configuration and source hash, so ``make backtest`` on an
-up-to-date checkout skips both steps, and any change to the generator rebuilds.
+A stamp file records the generator's configuration and the hash of every loader module's source,
+so ``make backtest`` on an up-to-date checkout skips both steps, and any change to the generator
+or to how files are loaded (e.g. a new receipt-time rule) rebuilds.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ STAMP = ".sample-stamp.json"
 
 
 def _fingerprint(config: Any) -> dict[str, Any]:
-    import liqcascade.data_loaders.sample as sample_module
-
-    source = Path(sample_module.__file__).read_bytes()
+    digest = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):  # the generator and the loaders
+        digest.update(module.name.encode() + module.read_bytes())
     return {
         "config": dataclasses.asdict(config),
-        "generator_sha256": hashlib.sha256(source).hexdigest(),
+        "loaders_sha256": digest.hexdigest(),
     }
 
 
