@@ -202,25 +202,19 @@ def data_configs(spec: RunSpec, view: Path) -> list[Any]:
                     **bounds,
                 )
             )
-        data.append(
+        custom = [(LiquidationData, LIQUIDATION_CLIENT)]
+        if (view / "data" / HEARTBEAT_DIRECTORY / instrument_id).exists():
+            custom.append((Heartbeat, HEARTBEAT_CLIENT))
+        data += [
             BacktestDataConfig(
                 catalog_path=str(view),
-                data_cls=LiquidationData,
+                data_cls=data_cls,
                 instrument_id=instrument_id,
-                client_id=LIQUIDATION_CLIENT,
+                client_id=client_id,
                 **bounds,
             )
-        )
-        if (view / "data" / HEARTBEAT_DIRECTORY / instrument_id).exists():
-            data.append(
-                BacktestDataConfig(
-                    catalog_path=str(view),
-                    data_cls=Heartbeat,
-                    instrument_id=instrument_id,
-                    client_id=HEARTBEAT_CLIENT,
-                    **bounds,
-                )
-            )
+            for data_cls, client_id in custom
+        ]
     return data
 
 
