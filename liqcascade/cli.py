@@ -298,5 +298,47 @@ def instruments_refresh(symbols: str, out: Path) -> None:
     click.echo(f"wrote {len(specs)} instruments to {out}")
 
 
+@instruments.command("import")
+@click.argument("response", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--market",
+    required=True,
+    type=click.Choice(["bybit-linear", "binance-usdm", "binance-spot"]),
+    help="Which endpoint the JSON came from.",
+)
+@click.option("--symbols", help="Comma-separated; default every trading instrument in it.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def instruments_import(response: Path, market: str, symbols: str | None, out: Path) -> None:
+    """Write a specs file from a venue's instruments endpoint saved as JSON (no network).
+
+    Save, in a browser on any machine: Bybit
+    https://api.bybit.com/v5/market/instruments-info?category=linear&limit=1000, Binance USD-M
+    https://fapi.binance.com/fapi/v1/exchangeInfo, Binance spot
+    https://api.binance.com/api/v3/exchangeInfo. Then pass OUT with --instruments.
+    """
+    import json
+    from datetime import UTC
+    from datetime import datetime
+
+    from liqcascade.data_loaders.instruments import specs_from_exchange_json
+    from liqcascade.data_loaders.instruments import specs_to_toml
+
+    wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    try:
+        specs = specs_from_exchange_json(json.loads(response.read_text()), market, wanted)
+    except (ValueError, json.JSONDecodeError) as e:
+        _fail(f"{response}: {e} ({out} not written)")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = (
+        f"{market} instruments imported from {response.name} (a saved response of the venue's\n"
+        f"public instruments endpoint) on {stamp} by `liqcascade instruments import`.\n"
+        "Fees are the venue's base tier (the endpoint carries none); Binance perpetuals get\n"
+        "max_leverage 20 (exchangeInfo carries no leverage). Edit to your account's values."
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(specs_to_toml(specs, header))
+    click.echo(f"wrote {len(specs)} instruments to {out}; pass it with --instruments {out}")
+
+
 if __name__ == "__main__":
     main()
