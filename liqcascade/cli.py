@@ -10,8 +10,6 @@ from pathlib import Path
 
 import click
 
-from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
-
 CONFIG_HELP = "A config file, or the name of a shipped preset (e.g. backtest_sample)."
 
 
@@ -23,6 +21,9 @@ def _fail(message: str, code: int = 2) -> None:
 @click.group()
 def main() -> None:
     """Liquidation-cascade strategies for NautilusTrader."""
+
+
+MARKET_CHOICE = click.Choice(["bybit-linear", "binance-usdm", "binance-spot"])
 
 
 @main.command()
@@ -41,14 +42,24 @@ def main() -> None:
 @click.option(
     "--mapping",
     type=click.Path(exists=True, path_type=Path),
-    help="TOML/JSON column mapping for generic-liquidations.",
+    help="TOML/JSON column mapping for generic-liquidations (README: 'Column mapping').",
+)
+@click.option(
+    "--market",
+    type=MARKET_CHOICE,
+    help="Where rows go when the file does not say (Binance klines outside the archive "
+    "layout, generic tables, freqtrade files outside their exchange folder).",
+)
+@click.option(
+    "--skip-unknown",
+    is_flag=True,
+    help="JSON lines of no known shape: skip and count them instead of failing.",
 )
 @click.option(
     "--instruments",
-    default=DEFAULT_SPECS_PATH,
-    show_default=True,
+    multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Instrument specs file.",
+    help="Specs file on top of the shipped ones (repeatable; the same symbol replaces).",
 )
 def load(
     source_format: str,
@@ -58,17 +69,18 @@ def load(
     feed_delay_ms: int,
     interval: str | None,
     mapping: Path | None,
-    instruments: Path,
+    market: str | None,
+    skip_unknown: bool,
+    instruments: tuple[Path, ...],
 ) -> None:
     """Load FILES of SOURCE_FORMAT into the catalog (all-or-nothing, idempotent).
 
     Formats: bybit-liquidations, bybit-trades, bybit-klines, tardis-liquidations,
-    tardis-trades, binance-klines, generic-liquidations.
+    tardis-trades, binance-klines, binance-trades, binance-aggtrades, freqtrade-ohlcv,
+    generic-liquidations. Every row lands in its own venue's instrument.
     """
-    from liqcascade.data_loaders.errors import MalformedInputError
     from liqcascade.data_loaders.load import SOURCES
     from liqcascade.data_loaders.load import LoadOptions
-    from liqcascade.data_loaders.load import load_files
 
     if source_format not in SOURCES:
         _fail(f"unknown format {source_format!r}; choose from: {', '.join(sorted(SOURCES))}")
@@ -85,15 +97,34 @@ def load(
         feed_delay_ns=feed_delay_ms * 1_000_000,
         interval=interval,
         mapping=table_mapping,
+        market=market,
+        skip_unknown=skip_unknown,
     )
+    _load_and_report(source_format, list(files), catalog, options, instruments)
+
+
+def _load_and_report(
+    source_format: str,
+    files: list[Path],
+    catalog: Path,
+    options: object,
+    instruments: tuple[Path, ...],
+) -> None:
+    """Load, print what changed and every note; exit 2 with the reason on any failure."""
+    from liqcascade.data_loaders.errors import MalformedInputError
+    from liqcascade.data_loaders.load import load_files
+
     try:
         summary = load_files(source_format, files, catalog, options, instruments, progress=True)
-    except MalformedInputError as e:
+    except (MalformedInputError, ValueError) as e:
         _fail(f"{e} (catalog unchanged)")
-    except ValueError as e:
-        _fail(f"{e} (catalog unchanged)")
+    for note in summary.notes:
+        click.echo(f"note: {note}")
     for (directory, identifier), rows in sorted(summary.rows.items()):
         click.echo(f"{directory:<24} {identifier:<40} {rows:>12,} rows in the days loaded")
+    empty = [Path(f).name for f, n in summary.rows_per_file.items() if n == 0]
+    if empty:
+        click.echo(f"{len(empty)} file(s) held no rows: {', '.join(empty[:5])}")
     click.echo(
         f"files written {summary.files_written}, unchanged {summary.files_unchanged}, "
         f"replaced {summary.files_removed}"
