@@ -131,6 +131,105 @@ def _load_and_report(
     )
 
 
+@main.command()
+@click.argument("source", type=click.Choice(["bybit-trades", "binance", "tardis"]))
+@click.option("--symbols", required=True, help="Comma-separated venue symbols, e.g. ETHUSDT.")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First UTC day.")
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last UTC day.")
+@click.option("--out", default=Path("data/raw"), show_default=True, type=click.Path(path_type=Path))
+@click.option("--market", type=MARKET_CHOICE, help="binance: binance-usdm or binance-spot.")
+@click.option("--data-type", help="binance: klines|trades|aggTrades; tardis: liquidations|trades.")
+@click.option("--interval", help="binance klines: 1m, 1h, ...")
+@click.option(
+    "--period",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "daily", "monthly"]),
+    help="binance: monthly zips for whole past months (auto), or one kind only.",
+)
+@click.option("--exchange", help="tardis: bybit, binance-futures or binance.")
+@click.option("--base-url", help="Another server with the source's URL layout (mirrors, tests).")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--load", "load_after", is_flag=True, help="Load what arrived into --catalog.")
+@click.option("--catalog", type=click.Path(path_type=Path), help="Catalog root (with --load).")
+@click.option(
+    "--instruments",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Specs file on top of the shipped ones (with --load; repeatable).",
+)
+def download(
+    source: str,
+    symbols: str,
+    start: object,
+    end: object,
+    out: Path,
+    market: str | None,
+    data_type: str | None,
+    interval: str | None,
+    period: str,
+    exchange: str | None,
+    base_url: str | None,
+    retries: int,
+    load_after: bool,
+    catalog: Path | None,
+    instruments: tuple[Path, ...],
+) -> None:
+    """Fetch public data for SOURCE over [--start, --end]: resumable, verified, summarised.
+
+    \b
+    bybit-trades  public.bybit.com trade archive (no key)
+    binance       data.binance.vision klines/trades/aggTrades, USD-M or spot (SHA-256 checked)
+    tardis        datasets.tardis.dev liquidations/trades; the 1st of each month is free, other
+                  days need TARDIS_API_KEY in the environment
+
+    Files already complete under --out are not fetched again. Exit 1 if a file failed or
+    nothing is available; 2 if loading fails.
+    """
+    from liqcascade.data_loaders.download import DownloadRequest
+    from liqcascade.data_loaders.download import download as run_download
+    from liqcascade.data_loaders.download import load_downloaded
+    from liqcascade.data_loaders.errors import MalformedInputError
+    from liqcascade.data_loaders.fetch import RetryPolicy
+
+    if load_after and catalog is None:
+        _fail("--load needs --catalog DIR")
+    if catalog is not None and not load_after:
+        _fail("--catalog is used only with --load")
+    try:
+        request = DownloadRequest(
+            source=source,
+            symbols=tuple(s.strip().upper() for s in symbols.split(",") if s.strip()),
+            start=start.date(),  # type: ignore[attr-defined]
+            end=end.date(),  # type: ignore[attr-defined]
+            out=out,
+            base_url=base_url,
+            market=market,
+            data_type=data_type,
+            interval=interval,
+            period=period,
+            exchange=exchange,
+        )
+        report = run_download(request, RetryPolicy(attempts=retries))
+    except ValueError as e:
+        _fail(str(e))
+    click.echo(report.format())
+    if report.failed:
+        click.echo("error: some files did not arrive (see above); rerun to resume", err=True)
+    if load_after and report.complete_files:
+        assert catalog is not None
+        try:
+            summary = load_downloaded(report, catalog, instruments)
+        except (MalformedInputError, ValueError) as e:
+            _fail(f"{e} (catalog unchanged)")
+        for note in summary.notes:
+            click.echo(f"note: {note}")
+        for (directory, identifier), rows in sorted(summary.rows.items()):
+            click.echo(f"{directory:<24} {identifier:<40} {rows:>12,} rows in the days loaded")
+    if report.failed:
+        sys.exit(1)
+
+
 def _read_config(path: Path) -> dict:
     import json
     import tomllib
