@@ -31,6 +31,7 @@ from liqcascade.backtests.report import scenario_table
 from liqcascade.backtests.report import write_report
 from liqcascade.backtests.run_config import load_runs
 from liqcascade.backtests.runner import CRASH_EVENTS
+from liqcascade.backtests.runner import FRAMEWORK_LOG
 from liqcascade.backtests.runner import RunResult
 from liqcascade.backtests.runner import crash_closes
 from liqcascade.backtests.runner import load_window
@@ -100,7 +101,7 @@ def run_job(
     for spec in specs:
         folder = root / slug(spec.name)
         echo(f"running {spec.name!r} ({', '.join(spec.symbols)}) ...")
-        result = run_spec(spec, folder, echo)
+        result = run_spec(spec, folder, echo, log_dir=root)
         try:
             if spec.system == "crash_reversion":
                 texts[spec.name] = crash_report(
@@ -132,6 +133,14 @@ def run_job(
     header = f"{base.name} ({base.system}): fills {base.venue.fills}, "
     header += f"maker {base.venue.maker_fee_bps} bps, "
     header += f"taker {base.venue.taker_fee_bps} bps, latency {base.venue.latency_ms} ms"
+    coverage = results[0].records.coverage
+    if coverage is not None:  # per-day figures are per day with liquidation data
+        header += "\ncoverage:\n" + "\n".join(
+            f"  {coverage.describe(symbol)}" for symbol in base.symbols
+        )
+    log = root / f"{FRAMEWORK_LOG}.log"
+    if log.exists() and log.stat().st_size:
+        header += f"\nframework warnings and errors: {log}"
     (root / "summary.txt").write_text(f"{header}\n\n{summary}\n")
     echo(f"\n{header}\n{summary}")
     if len(results) > 1:

@@ -8,7 +8,11 @@ All timestamps are UNIX nanoseconds (UTC); money is in the quote currency (USDT)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
+
+if TYPE_CHECKING:
+    from liqcascade.backtests.coverage import Coverage
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,5 @@ class RunRecords:
     cascades: tuple[CascadeRecord, ...]
     signals: tuple[SignalRecord, ...]
     trades: tuple[TradeRecord, ...]
+    #: Days with data per symbol; per-day figures divide by those days, not the calendar span.
+    coverage: Coverage | None = None

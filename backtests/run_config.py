@@ -64,6 +64,9 @@ class RunSpec:
     #: System A: symbol -> CascadeMarketMakerConfig kwargs. System B: {"*": CrashReversionConfig
     #: kwargs} (one instance over every symbol).
     strategies: dict[str, dict[str, Any]]
+    #: The framework's log: "file" (WARNING+ to <output>/framework.log, errors on screen) or
+    #: "off" (bypassed: fastest, and silent).
+    framework_log: str = "file"
 
 
 def parse_value(text: str) -> Any:
@@ -221,6 +224,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     known_run = {
         "name", "system", "catalog", "output", "strategy", "symbols", "start", "end",
         "starting_balance", "leverage", "chunk_size", "trade_windows", "cascade_charts",
+        "framework_log",
     }  # fmt: skip
     for key in run:
         if key not in known_run:
@@ -262,7 +266,12 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
             latency_ms=float(_get(venue, "latency_ms", number, 0.0, "venue")),
         ),
         strategies=strategies,
+        framework_log=_get(run, "framework_log", str, "file", "run"),
     )
+    if spec.framework_log not in ("file", "off"):
+        raise ConfigError(
+            f"run.framework_log: expected 'file' or 'off', got {spec.framework_log!r}"
+        )
     checks = {
         "run.starting_balance": spec.starting_balance > 0,
         "run.leverage": spec.leverage >= 1,

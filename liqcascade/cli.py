@@ -285,12 +285,80 @@ def summary(catalog: Path) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--catalog", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--symbols", help="Comma-separated; default every symbol with liquidations.")
+@click.option("--start", help="First instant (UTC), e.g. 2025-03-01; default the data's first.")
+@click.option("--end", help="Last instant (UTC), e.g. 2025-03-31; default the data's last.")
+@click.option("--market", type=MARKET_CHOICE, default="bybit-linear", show_default=True)
+@click.option(
+    "--config",
+    default="backtest_sample",
+    show_default=True,
+    help="Run config whose strategy file sets the detector (" + CONFIG_HELP + ")",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Default output/cascades-<time>/.")
+@click.argument("overrides", nargs=-1)
+def cascades(
+    catalog: Path,
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    market: str,
+    config: str,
+    out: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Cascade statistics from liquidations alone, with the strategy's own detector.
+
+    Cascades per day with data, coverage and gaps, duration, liquidations and notional per
+    cascade, dominant side, hour-of-day and weekday profiles, the threshold's path: a table,
+    CSV files and cascades.html. OVERRIDES are key=value on the config (strategy.defaults...).
+    """
+    from datetime import UTC
+    from datetime import datetime
+
+    from liqcascade.backtests.cascade_stats import cascade_statistics
+    from liqcascade.backtests.cascade_stats import detector_params_from_config
+    from liqcascade.backtests.cascade_stats import symbols_with_liquidations
+    from liqcascade.backtests.cascade_stats import write_outputs
+    from liqcascade.backtests.run_config import ConfigError
+    from liqcascade.data_loaders.instruments import instrument_id_for
+    from liqcascade.strategies.trading_gate import parse_utc
+
+    chosen = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
+    chosen = chosen or symbols_with_liquidations(catalog, market)
+    if not chosen:
+        _fail(f"no {market} liquidations in {catalog} (see `liqcascade summary --catalog`)")
+    try:
+        bounds = [parse_utc(t) if t else None for t in (start, end)]
+    except ValueError as e:
+        _fail(f"--start/--end: {e}")
+    try:
+        params = detector_params_from_config(config, chosen, overrides)
+        results, coverage = cascade_statistics(
+            catalog, {s: instrument_id_for(s, market) for s in chosen}, params, *bounds
+        )
+    except ConfigError as e:
+        _fail(f"{config}: {e}")
+    except ValueError as e:
+        _fail(str(e))
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = out or Path("output") / f"cascades-{stamp}"
+    title = f"Cascades in {catalog} ({market}, detector from {config})"
+    click.echo(write_outputs(results, coverage, folder, title))
+    click.echo(f"\nfiles in {folder}")
+    if not any(r.cascades for r in results):
+        _fail("no cascade detected: check the threshold (warm_threshold) and the data", 1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--config", "config", required=True, help=CONFIG_HELP)
 @click.option("--scenarios/--no-scenarios", default=True, help="Also run the [[scenario]] runs.")
 @click.option("--charts/--no-charts", default=True, help="Charts of the largest cascades.")
 @click.argument("overrides", nargs=-1)
 def backtest(config: str, scenarios: bool, charts: bool, overrides: tuple[str, ...]) -> None:
     """Run a backtest config; OVERRIDES are key=value (e.g. venue.fills=optimistic)."""
+    from liqcascade.backtests.data_checks import MissingDataError
     from liqcascade.backtests.job import run_job
     from liqcascade.backtests.run_config import ConfigError
 
@@ -298,6 +366,8 @@ def backtest(config: str, scenarios: bool, charts: bool, overrides: tuple[str, .
         run_job(config, overrides, scenarios=scenarios, charts=charts, echo=click.echo)
     except ConfigError as e:
         _fail(f"{config}: {e}")
+    except MissingDataError as e:
+        _fail(str(e))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
