@@ -199,8 +199,8 @@ def profiles(results: Sequence[SymbolCascades]) -> pd.DataFrame:
     rows = []
     for r in results:
         declared = pd.to_datetime([c.declared_ns for c in r.cascades], unit="ns", utc=True)
-        hours = np.bincount(declared.hour, minlength=24) if len(declared) else np.zeros(24, int)
-        weekdays = np.bincount(declared.day_of_week, minlength=7) if len(declared) else np.zeros(7, int)
+        hours = np.bincount(np.asarray(declared.hour, dtype=np.int64), minlength=24)
+        weekdays = np.bincount(np.asarray(declared.day_of_week, dtype=np.int64), minlength=7)
         rows += [(r.symbol, "hour", str(h), int(n)) for h, n in enumerate(hours)]
         rows += [(r.symbol, "weekday", WEEKDAYS[d], int(n)) for d, n in enumerate(weekdays)]
     return pd.DataFrame(rows, columns=["symbol", "profile", "bucket", "cascades"])
