@@ -87,3 +87,59 @@ def test_backtest_cascade_rows_equal_the_cascades_command(
             assert float(stats[label][column]) == pytest.approx(
                 float(report.loc[key, column]), rel=1e-12
             ), (column, key)
+
+
+def test_cascades_per_day_divide_by_days_with_data_and_gaps_are_listed(tmp_path: Path) -> None:
+    day_ms = 86_400_000
+    lines = []
+    for day in (0, 2, 3):  # 2025-03-03, then a gap on 03-04, then 03-05 and 03-06
+        for k in range(2 if day else 4):  # one cascade per pair of big liquidations, 10 min apart
+            t = 1740960000000 + day * day_ms + k // 2 * 600_000 + k % 2 * 5_000
+            event = (
+                f'{{"updatedTime": {t}, "symbol": "BTCUSDT", "side": "Buy", '
+                '"size": "20.000", "price": "86500.10"}'
+            )
+            lines.append(f'{{"t": {t + 400}, "d": [{event}]}}')
+    recording = tmp_path / "btc.jsonl"
+    recording.write_text("\n".join(lines) + "\n")
+    catalog = tmp_path / "catalog"
+    load_files("bybit-liquidations", [recording], catalog)
+    stats = _cascades_cli(catalog, tmp_path / "out")
+    btc = {label: row["BTCUSDT"] for label, row in stats.items()}
+    assert float(btc["Cascades"]) == 4
+    assert float(btc["Days with liquidation data"]) == 3
+    assert float(btc["Calendar days"]) == 4
+    assert float(btc["Cascades per day (with data)"]) == pytest.approx(4 / 3)
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert (
+        "liquidations on 3 of 4 days" in summary and "no liquidation data on 2025-03-04" in summary
+    )
+    for name in ("cascades.csv", "profile.csv", "thresholds.csv", "per_day.csv", "cascades.html"):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+
+
+def test_report_per_day_figures_use_days_with_data() -> None:
+    from liqcascade.backtests.coverage import Coverage
+    from liqcascade.backtests.metrics import compute_metrics
+    from liqcascade.backtests.metrics import daily_returns
+    from liqcascade.backtests.records import CascadeRecord
+    from liqcascade.backtests.records import RunRecords
+    from liqcascade.backtests.records import TradeRecord
+
+    day = 86_400_000_000_000
+    d0 = 1740960000000000000  # 2025-03-03
+    cascades = tuple(
+        CascadeRecord(
+            "ETHUSDT", d0 + i * day, d0 + i * day + 1, d0 + i * day + 2, 2, 3, 1.0, 0.0, "LONG"
+        )
+        for i in (0, 0, 3)
+    )
+    trade = TradeRecord("ETHUSDT", "BUY", d0, d0 + 10, d0 + 20, 100.0, 101.0, 1.0, 10.0, 0.1, "TP")
+    coverage = Coverage(d0, d0 + 9 * day, {"ETHUSDT": (d0, d0 + 3 * day)}, {"ETHUSDT": (d0,)})
+    run = RunRecords(
+        "r", ("ETHUSDT",), d0, d0 + 10 * day - 1, 1000.0, cascades, (), (trade,), coverage
+    )
+    m = compute_metrics(run)
+    assert (m["days"], m["calendar_days"]) == (2.0, 10)
+    assert m["cascades_per_day"] == 1.5 and m["trades_per_day"] == 0.5
+    assert len(daily_returns(run)) == 2  # the blind days are not zero-return trading days
