@@ -133,6 +133,10 @@ def run_job(
     header = f"{base.name} ({base.system}): fills {base.venue.fills}, "
     header += f"maker {base.venue.maker_fee_bps} bps, "
     header += f"taker {base.venue.taker_fee_bps} bps, latency {base.venue.latency_ms} ms"
+    if base.prices:  # results on another venue's prices must say so
+        from liqcascade.backtests.price_mapping import describe
+
+        header += "\nprices:\n" + "\n".join(f"  {line}" for line in describe(base.prices))
     coverage = results[0].records.coverage
     if coverage is not None:  # per-day figures are per day with liquidation data
         header += "\ncoverage:\n" + "\n".join(

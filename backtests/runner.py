@@ -27,6 +27,7 @@ from liqcascade.backtests.records import CascadeRecord
 from liqcascade.backtests.records import RunRecords
 from liqcascade.backtests.records import SignalRecord
 from liqcascade.backtests.records import trade_from_exit_event
+from liqcascade.backtests.run_config import ConfigError
 from liqcascade.backtests.run_config import RunSpec
 from liqcascade.data_loaders.arrow_tables import fixed_to_float
 from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
@@ -365,6 +366,16 @@ def run_spec(
     from liqcascade.backtests.data_checks import check_run_data
 
     started = time.perf_counter()
+    if spec.prices:  # explicit cross-venue prices: a derived catalog, named in the report
+        from dataclasses import replace
+
+        from liqcascade.backtests.price_mapping import mapped_catalog
+
+        try:
+            derived = mapped_catalog(spec.catalog, list(spec.symbols), spec.prices)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        spec = replace(spec, catalog=derived)
     coverage = check_run_data(spec) if spec.system == "cascade_mm" else None
     if spec.framework_log == "off":
         log_dir = None

@@ -143,3 +143,51 @@ def test_report_per_day_figures_use_days_with_data() -> None:
     assert (m["days"], m["calendar_days"]) == (2.0, 10)
     assert m["cascades_per_day"] == 1.5 and m["trades_per_day"] == 0.5
     assert len(daily_returns(run)) == 2  # the blind days are not zero-return trading days
+
+
+@pytest.mark.slow
+def test_other_venue_prices_only_by_explicit_mapping_and_the_report_says_so(
+    small_catalog: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from liqcascade.backtests.price_mapping import _converted
+    from liqcascade.data_loaders.catalog_writer import CatalogWriter
+    from liqcascade.data_loaders.instruments import load_registry
+
+    registry = load_registry()
+    bybit, binance = registry.get("ETHUSDT"), registry.get("ETHUSDT", "binance-usdm")
+    catalog = tmp_path / "catalog"
+    for folder in (small_catalog / "data").glob("*/ETHUSDT-LINEAR.BYBIT"):
+        if folder.parent.name != "trade_tick":  # Bybit liquidations and instrument only
+            shutil.copytree(folder, catalog / "data" / folder.parent.name / folder.name)
+    with CatalogWriter(catalog) as writer:  # the same prints, as Binance USD-M trades
+        for path in sorted((small_catalog / "data" / "trade_tick" / bybit.instrument_id).glob("*")):
+            writer.add_trades(_converted(path, bybit, binance), binance, path)
+    base = [
+        f"run.catalog={catalog}",
+        'run.symbols=["ETHUSDT"]',
+        f"run.output={tmp_path / 'out'}",
+        "--no-scenarios",
+        "--no-charts",
+    ]
+    runner = CliRunner()
+    refused = runner.invoke(main, ["backtest", "--config", "backtest_sample", *base])
+    assert refused.exit_code == 2 and "but no trades" in refused.output  # never implicit
+    mapped = runner.invoke(
+        main,
+        ["backtest", "--config", "backtest_sample", *base, 'run.prices.ETHUSDT="binance-usdm"'],
+    )
+    assert mapped.exit_code == 0, mapped.output
+    assert "ETHUSDT: prices from ETHUSDT-PERP.BINANCE, not BYBIT's own trades" in mapped.output
+    plain = runner.invoke(
+        main,
+        ["backtest", "--config", "backtest_sample", *base[1:], f"run.catalog={small_catalog}"],
+    )
+    assert plain.exit_code == 0, plain.output
+
+    def pnl(text: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith("Total PnL"))
+
+    assert pnl(mapped.output) == pnl(plain.output)  # the same prints: the same run
+    assert (catalog / "data" / "trade_tick" / bybit.instrument_id).exists() is False
