@@ -225,3 +225,42 @@ def test_freqtrade_feather_and_json_load_into_their_venue(
     shutil.copy(root / "ETH_USDT-1h.json", elsewhere)
     with pytest.raises(ValueError, match="pass --market"):
         load_files("freqtrade-ohlcv", [elsewhere], catalog_dir)
+
+
+def test_live_and_recorded_trades_leave_block_and_rpi_trades_out() -> None:
+    from liqcascade.data_loaders.bybit import parse_trade_message
+
+    def event(i: int, **flags: bool) -> dict:
+        base = {"T": 1740960000123, "s": "ETHUSDT", "S": "Buy", "v": "1", "p": "2190.1"}
+        return {**base, "i": f"id-{i}", "BT": False, "RPI": False, **flags}
+
+    message = {
+        "topic": "publicTrade.ETHUSDT",
+        "ts": 1740960000130,
+        "data": [event(1), event(2, BT=True), event(3, RPI=True), event(4)],
+    }
+    kept = parse_trade_message(message, 1740960000140000000)
+    assert [t.trade_id for t in kept] == ["id-1", "id-4"]
+
+
+def test_binance_monthly_and_daily_urls_follow_the_archive_layout(tmp_path: Path) -> None:
+    from datetime import date
+
+    from liqcascade.data_loaders.binance_vision import remote_files
+
+    files = remote_files(
+        ["ETHUSDT"],
+        date(2025, 1, 31),
+        date(2025, 2, 28),
+        tmp_path,
+        "binance-spot",
+        "klines",
+        "1m",
+        today=date(2025, 3, 15),
+    )
+    assert [f.url for f in files] == [
+        "https://data.binance.vision/data/spot/daily/klines/ETHUSDT/1m/ETHUSDT-1m-2025-01-31.zip",
+        "https://data.binance.vision/data/spot/monthly/klines/ETHUSDT/1m/ETHUSDT-1m-2025-02.zip",
+    ]
+    assert files[1].checksum_url == files[1].url + ".CHECKSUM"
+    assert "data/spot/monthly/klines" in str(files[1].target)  # the loaders read the market here
