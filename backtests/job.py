@@ -33,6 +33,7 @@ from liqcascade.backtests.report import scenario_table
 from liqcascade.backtests.report import write_report
 from liqcascade.backtests.run_config import load_runs
 from liqcascade.backtests.runner import CRASH_EVENTS
+from liqcascade.backtests.runner import FRAMEWORK_LOG
 from liqcascade.backtests.runner import RunResult
 from liqcascade.backtests.runner import crash_closes
 from liqcascade.backtests.runner import load_window
@@ -112,7 +113,7 @@ def run_job(
         echo(f"running {spec.name!r} ({', '.join(spec.symbols)}) ...")
         for symbol, reason in spec.skipped:
             echo(f"  {symbol} skipped: {reason}")
-        result = run_spec(spec, folder, echo)
+        result = run_spec(spec, folder, echo, log_dir=root)
         try:
             if spec.system == "crash_reversion":
                 texts[spec.name] = crash_report(
@@ -147,7 +148,19 @@ def run_job(
     else:
         header += f"maker {base.venue.maker_fee_bps} bps, taker {base.venue.taker_fee_bps} bps, "
     header += f"latency {base.venue.latency_ms} ms"
+    if base.prices:  # results on another venue's prices must say so
+        from liqcascade.backtests.price_mapping import describe
+
+        header += "\nprices:\n" + "\n".join(f"  {line}" for line in describe(base.prices))
     first = results[0].records
+    coverage = first.coverage
+    if coverage is not None:  # per-day figures are per day with liquidation data
+        header += "\ncoverage:\n" + "\n".join(
+            f"  {coverage.describe(symbol)}" for symbol in base.symbols
+        )
+    log = root / f"{FRAMEWORK_LOG}.log"
+    if log.exists() and log.stat().st_size:
+        header += f"\nframework warnings and errors: {log}"
     notes = report_notes(
         (first.end_ns - first.start_ns) / 86_400e9,
         (base.catalog / SAMPLE_STAMP).exists(),

@@ -41,6 +41,7 @@ DAYS_PER_MONTH = 365.25 / 12  # 30.4375: the mean calendar month
 # Row order of every table; report.py labels these keys for humans.
 METRIC_KEYS: tuple[str, ...] = (
     "days",
+    "calendar_days",
     "cascades",
     "cascades_per_day",
     "avg_cascade_duration_s",
@@ -123,13 +124,21 @@ def equity_curve(records: RunRecords, symbol: str | None = None) -> pd.Series:
     return pd.concat([first, equity]).rename("equity")
 
 
-def _run_days(records: RunRecords, trades: Sequence[TradeRecord]) -> pd.DatetimeIndex:
-    """Every UTC calendar day of the run, first to last.
+def _run_days(
+    records: RunRecords, trades: Sequence[TradeRecord], symbol: str | None = None
+) -> pd.DatetimeIndex:
+    """The UTC days of the run: with coverage, the days with data; else every calendar day.
 
     ``end_ns`` is the last data timestamp; a run ending exactly at midnight does not gain an
     empty extra day (it is treated as the end of the previous day). Days are widened to hold
     any trade exit outside [start, end] rather than silently losing its PnL.
     """
+    if records.coverage is not None:
+        days = {
+            *records.coverage.data_days(symbol),
+            *(t.exit_ns - t.exit_ns % NS_PER_DAY for t in trades),
+        }
+        return pd.DatetimeIndex(_utc(sorted(days)) if days else [], tz="UTC")
     last_ns = records.end_ns - 1 if records.end_ns > records.start_ns else records.start_ns
     first_ns = min([records.start_ns, *(t.exit_ns for t in trades)])
     last_ns = max([last_ns, *(t.exit_ns for t in trades)])
@@ -157,7 +166,7 @@ def daily_returns(records: RunRecords, symbol: str | None = None) -> pd.Series:
         day measured against the starting balance.
     """
     trades = _select(records.trades, symbol)
-    days = _run_days(records, trades)
+    days = _run_days(records, trades, symbol)
     if trades:
         exit_days = _utc([t.exit_ns for t in trades]).floor("D")
         pnl = pd.Series([t.pnl for t in trades], index=exit_days, dtype=float)
@@ -289,6 +298,23 @@ def mtm_equity(
 # --------------------------------------------------------------------------- metrics
 
 
+def cascade_figures(cascades: Sequence[CascadeRecord], days: float) -> Metrics:
+    """
+    The cascade rows of a report, shared with ``liqcascade cascades`` so both print the same.
+
+    ``cascades_per_day`` divides by ``days`` (days with liquidation data when known); duration
+    is first to last large liquidation; the dominant-side shares count ties in the denominator.
+    """
+    n = len(cascades)
+    return {
+        "cascades": n,
+        "cascades_per_day": _ratio(n, days),
+        "avg_cascade_duration_s": (float(np.mean([c.duration_s for c in cascades])) if n else None),
+        "buy_dominant_share": _ratio(sum(1 for c in cascades if c.side == "LONG"), n),
+        "sell_dominant_share": _ratio(sum(1 for c in cascades if c.side == "SHORT"), n),
+    }
+
+
 def compute_metrics(records: RunRecords, symbol: str | None = None) -> Metrics:
     """Every figure of one symbol, or of the portfolio, computed from the run's records.
 
@@ -305,7 +331,9 @@ def compute_metrics(records: RunRecords, symbol: str | None = None) -> Metrics:
     dict
         Keys in :data:`METRIC_KEYS` order:
 
-        * ``days``: run length, ``(end_ns - start_ns) / 1 day``.
+        * ``days``: the denominator of every per-day figure: the days with liquidation data
+          when the run knows its coverage (``records.coverage``), else the run length
+          ``(end_ns - start_ns) / 1 day``. ``calendar_days``: the UTC days the run spans.
         * ``cascades``, ``cascades_per_day``, ``avg_cascade_duration_s`` (first to last large
           liquidation).
         * ``buy_dominant_share`` / ``sell_dominant_share``: fractions of cascades whose
@@ -339,8 +367,9 @@ def compute_metrics(records: RunRecords, symbol: str | None = None) -> Metrics:
     signals = _select(records.signals, symbol)
     trades = _select(records.trades, symbol)
 
-    days = max(0, records.end_ns - records.start_ns) / NS_PER_DAY
-    n_cascades = len(cascades)
+    span_days = max(0, records.end_ns - records.start_ns) / NS_PER_DAY
+    coverage = records.coverage
+    days = float(len(coverage.data_days(symbol))) if coverage is not None else span_days
     n_signals = len(signals)
     n_fills = sum(1 for s in signals if s.filled)
     n_trades = len(trades)
@@ -355,13 +384,8 @@ def compute_metrics(records: RunRecords, symbol: str | None = None) -> Metrics:
 
     metrics: Metrics = {
         "days": days,
-        "cascades": n_cascades,
-        "cascades_per_day": _ratio(n_cascades, days),
-        "avg_cascade_duration_s": (
-            float(np.mean([c.duration_s for c in cascades])) if cascades else None
-        ),
-        "buy_dominant_share": _ratio(sum(1 for c in cascades if c.side == "LONG"), n_cascades),
-        "sell_dominant_share": _ratio(sum(1 for c in cascades if c.side == "SHORT"), n_cascades),
+        "calendar_days": coverage.calendar_days if coverage is not None else span_days,
+        **cascade_figures(cascades, days),
         "signals": n_signals,
         "fills": n_fills,
         "fill_rate": _ratio(n_fills, n_signals),

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 from typing import Any
+
+if TYPE_CHECKING:
+    from liqcascade.backtests.coverage import Coverage
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class RunRecords:
     cascades: tuple[CascadeRecord, ...]
     signals: tuple[SignalRecord, ...]
     trades: tuple[TradeRecord, ...]
+    #: Days with data per symbol; per-day figures divide by those days, not the calendar span.
+    coverage: Coverage | None = None
     #: Mark-to-market equity (``pandas.Series``, UTC index): realised equity plus every open
     #: position marked to each print while it is open. Key ``None`` = portfolio, else a
     #: symbol. Empty when the run had no prices to mark with (see ``metrics.mtm_equity``).

@@ -46,7 +46,8 @@ def _fraction_as_percent(value: float) -> str:
 
 # Human label and formatter per metric key, in METRIC_KEYS order.
 METRIC_FORMATS: dict[str, tuple[str, Callable[[float], str]]] = {
-    "days": ("Days", _fixed(2)),
+    "days": ("Days with data (per-day denominator)", _fixed(2)),
+    "calendar_days": ("Calendar days", _fixed(2)),
     "cascades": ("Cascades", _count),
     "cascades_per_day": ("Cascades per day", _fixed(2)),
     "avg_cascade_duration_s": ("Avg cascade duration (s)", _fixed(1)),

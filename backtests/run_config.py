@@ -13,6 +13,7 @@ import copy
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,12 @@ class RunSpec:
     strategies: dict[str, dict[str, Any]]
     #: Symbols of ``run.symbols`` left out, with the reason (e.g. BTC above its maker-fee cap).
     skipped: tuple[tuple[str, str], ...] = ()
+    #: The framework's log: "file" (WARNING+ to <output>/framework.log, errors on screen) or
+    #: "off" (bypassed: fastest, and silent).
+    framework_log: str = "file"
+    #: Explicit cross-venue prices: symbol -> market whose counterpart's trades price it
+    #: (``[run.prices]``, see ``backtests/price_mapping.py``). Empty: every venue its own.
+    prices: dict[str, str] = field(default_factory=dict)
 
 
 def parse_value(text: str) -> Any:
@@ -195,6 +202,19 @@ def _bound(run: dict[str, Any], key: str) -> str | None:
     return _get(run, key, str, None, "run")
 
 
+def _prices(run: dict[str, Any], symbols: Sequence[str]) -> dict[str, str]:
+    from liqcascade.backtests.price_mapping import prices_table
+
+    try:
+        prices = prices_table(run.get("prices"))
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    unknown = sorted(set(prices) - {s.upper() for s in symbols})
+    if unknown:
+        raise ConfigError(f"run.prices.{unknown[0]}: not one of run.symbols")
+    return prices
+
+
 def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
     from nautilus_trader.common.config import msgspec_decoding_hook
 
@@ -238,6 +258,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     known_run = {
         "name", "system", "catalog", "output", "strategy", "symbols", "start", "end",
         "starting_balance", "leverage", "chunk_size", "trade_windows", "cascade_charts",
+        "framework_log", "prices",
     }  # fmt: skip
     for key in run:
         if key not in known_run:
@@ -306,7 +327,13 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         ),
         strategies=strategies,
         skipped=tuple(skipped),
+        framework_log=_get(run, "framework_log", str, "file", "run"),
+        prices=_prices(run, symbols),
     )
+    if spec.framework_log not in ("file", "off"):
+        raise ConfigError(
+            f"run.framework_log: expected 'file' or 'off', got {spec.framework_log!r}"
+        )
     checks = {
         "run.starting_balance": spec.starting_balance > 0,
         "run.leverage": spec.leverage >= 1,

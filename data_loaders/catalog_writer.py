@@ -36,6 +36,7 @@ from nautilus_trader.core.datetime import unix_nanos_to_iso8601
 from liqcascade.data_loaders.arrow_tables import bars_table
 from liqcascade.data_loaders.arrow_tables import liquidations_table
 from liqcascade.data_loaders.arrow_tables import trades_table
+from liqcascade.data_loaders.frames import number_identical_liquidations
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +57,7 @@ class _Kind:
 
 TRADES = _Kind("trade_tick", ("ts_event", "trade_id", "price", "size", "aggressor_side"), "first")
 # Liquidations de-duplicate without ts_init: a replayed push is the same event received later.
+# Identical liquidations of one push differ in ts_event (frames.number_identical_liquidations).
 LIQUIDATIONS = _Kind("custom_liquidation_data", ("ts_event", "side", "price", "quantity"), "first")
 BARS = _Kind("bar", ("ts_event",), "last")
 
@@ -135,8 +137,9 @@ class CatalogWriter:
             self._add(TRADES, spec.instrument_id, trades_table(frame, spec, path))
 
     def add_liquidations(self, frame: pd.DataFrame, spec: InstrumentSpec) -> None:
-        """Stage liquidation rows of one instrument."""
+        """Stage liquidation rows of one instrument (identical rows of one push stay apart)."""
         if len(frame):
+            frame = number_identical_liquidations(frame)
             self._add(LIQUIDATIONS, spec.instrument_id, liquidations_table(frame, spec))
 
     def add_bars(

@@ -168,3 +168,28 @@ def liquidation_ts_init(
     """
     base = ts_event + feed_delay_ns if ts_recv is None else ts_recv
     return np.maximum(base, ts_event) + TIE_BREAK_NS
+
+
+def number_identical_liquidations(frame: pd.DataFrame) -> pd.DataFrame:
+    """
+    Keep identical liquidations of one push apart: the k-th gets ``ts_event + k`` nanoseconds.
+
+    Two liquidations of the same size, price and side in one push are two liquidations (the live
+    client counts both), but the catalog de-duplicates on ``(ts_event, side, price, quantity)``
+    so that a re-import, or a push a reconnection replays, adds nothing. Rows of one push share
+    their ``ts_init`` (its receipt time); among those, equal rows are numbered 0, 1, 2, ... and
+    the number is added to ``ts_event`` (exchange times are whole milliseconds, so the
+    nanoseconds are free). A re-import numbers them the same way, and a replayed push, received
+    later, numbers its copy 0 again: both still collapse onto the rows already stored.
+    ``ts_init`` stays at least ``ts_event`` + the tie-break.
+    """
+    keys = ["symbol", "ts_init", "ts_event", "side", "price", "quantity"]
+    if len(frame) < 2 or not frame.duplicated(keys).any():
+        return frame
+    frame = frame.copy()
+    sequence = frame.groupby(keys, sort=False).cumcount().to_numpy(dtype=np.int64)
+    frame["ts_event"] = frame["ts_event"].to_numpy(dtype=np.int64) + sequence
+    frame["ts_init"] = np.maximum(
+        frame["ts_init"].to_numpy(dtype=np.int64), frame["ts_event"].to_numpy() + TIE_BREAK_NS
+    )
+    return frame

@@ -377,7 +377,7 @@ def load_generic_liquidations(
     """
     path = Path(path)
     if mapping.symbol is None and symbol is None:
-        raise ValueError(f"{path}: the mapping has no symbol column, so pass symbol=")
+        raise ValueError(f"{path}: the mapping has no symbol column, so pass --symbol")
     expected = symbol.strip().upper() if symbol is not None else None
     roles = mapping.columns()
     if is_parquet(path):

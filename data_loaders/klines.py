@@ -221,6 +221,7 @@ def load_binance_klines(
     path: Path,
     interval: str | None = None,
     symbol: str | None = None,
+    market: str | None = None,
 ) -> pd.DataFrame:
     """
     Load a Binance data-vision kline file (``.csv``, ``.csv.gz`` or the ``.zip`` it ships in).
@@ -234,24 +235,37 @@ def load_binance_klines(
         ``close_time - open_time``.
     symbol : str, optional
         Venue symbol; default: from the file name.
+    market : str, optional
+        ``binance-usdm`` or ``binance-spot``; default: from the archive path
+        (``.../futures/um/...`` or ``.../spot/...``). Kline files look alike in both markets,
+        so one of the two must say.
 
     Returns
     -------
     pd.DataFrame
-        A bar frame stamped at bar close, sorted, with ``attrs["bar_spec"]`` (``"1-HOUR"``).
+        A bar frame stamped at bar close, sorted, with ``attrs["bar_spec"]`` (``"1-HOUR"``) and
+        ``attrs["market"]``.
 
     Raises
     ------
     MalformedInputError
         Bad line, off-grid or repeated bar, ``close_time`` not matching the interval.
     ValueError
-        If the symbol cannot be inferred, or the interval is unknown or monthly.
+        If the symbol or market cannot be inferred, or the interval is unknown or monthly.
 
     """
+    from liqcascade.data_loaders.binance import market_from_path
+
     path = Path(path)
     symbol, interval = _resolve(path, _BINANCE_NAME, interval, symbol)
     if symbol is None:
-        raise ValueError(f"{path}: cannot infer the symbol from the file name; pass symbol=")
+        raise ValueError(f"{path}: cannot infer the symbol from the file name; pass --symbol")
+    market = market or market_from_path(path)
+    if market is None:
+        raise ValueError(
+            f"{path}: Binance USD-M and spot klines look alike and the path does not say "
+            "(.../futures/um/... or .../spot/...); pass --market binance-usdm or binance-spot"
+        )
     # Spot files have no header; futures files do. A numeric first field means data.
     first = read_first_row(path)
     names = BINANCE_COLUMNS if first[0].isdigit() else None
@@ -266,7 +280,7 @@ def load_binance_klines(
     end_ns = close_raw * unit_ns + unit_ns
     if interval is None:
         if len(lines) == 0:
-            raise ValueError(f"{path}: empty file and no interval; pass interval=")
+            raise ValueError(f"{path}: empty file and no interval; pass --interval")
         spec, ns = interval_to_bar_spec(f"{int(end_ns[0] - open_ns[0]) // NS_PER_SECOND}s")
     else:
         spec, ns = interval_to_bar_spec(interval)
@@ -280,7 +294,9 @@ def load_binance_klines(
         ),
     )
     _check_grid(path, open_ns, lines, spec, ns)
-    return _bar_frame(path, symbol, spec, columns, open_ns + np.int64(ns), lines)
+    frame = _bar_frame(path, symbol, spec, columns, open_ns + np.int64(ns), lines)
+    frame.attrs["market"] = market
+    return frame
 
 
 def load_bybit_klines(
@@ -318,7 +334,7 @@ def load_bybit_klines(
     if symbol is None or interval is None:
         raise ValueError(
             f"{path}: cannot infer symbol/interval from the file name "
-            "(expected SYMBOL_INTERVAL_FIRST_LAST.csv); pass symbol= and interval="
+            "(expected SYMBOL_INTERVAL_FIRST_LAST.csv); pass --symbol and --interval"
         )
     spec, ns = interval_to_bar_spec(interval)
     columns, lines = read_csv_columns(path, _BYBIT_TYPES)

@@ -13,6 +13,10 @@ about the event: the recorder's receipt time when the source has one, otherwise
 nanosecond so a liquidation never shares a ``ts_init`` with a trade (trade timestamps are whole
 microseconds): ties are ordered differently by the engine's one-shot and streaming modes, and a
 tie-free stream makes both modes replay identically.
+
+Two identical liquidations in one push are two rows: the catalog numbers them in the last
+nanoseconds of ``ts_event`` (see ``frames.number_identical_liquidations``), so they survive its
+de-duplication while a re-import still adds nothing.
 """
 
 # NB: no ``from __future__ import annotations`` here: customdataclass reads real annotations.

@@ -2,6 +2,12 @@
 
 Both share the header ``exchange,symbol,timestamp,local_timestamp,id,side,price,amount``.
 
+Venues: every row loads into the market its ``exchange`` column names - ``bybit`` -> Bybit
+linear (``ETHUSDT-LINEAR.BYBIT``), ``binance-futures`` -> Binance USD-M
+(``ETHUSDT-PERP.BINANCE``), ``binance`` -> Binance spot (``ETHUSDT.BINANCE``). Any other exchange
+is an error naming the line: a Binance print must never become a Bybit one. tardis serves an
+empty gzip for a day without data; such a file loads as no rows (and says so).
+
 Fidelity limits
 ---------------
 - ``timestamp`` is the exchange's event time and ``local_timestamp`` the moment tardis's recorder
@@ -39,6 +45,7 @@ import pyarrow.compute as pc
 from liqcascade.data_loaders.csv_reader import FLOAT
 from liqcascade.data_loaders.csv_reader import INT
 from liqcascade.data_loaders.csv_reader import STR
+from liqcascade.data_loaders.csv_reader import open_binary
 from liqcascade.data_loaders.csv_reader import raise_first
 from liqcascade.data_loaders.csv_reader import read_csv_columns
 from liqcascade.data_loaders.csv_reader import sort_by_ts_init
@@ -46,15 +53,26 @@ from liqcascade.data_loaders.csv_reader import to_str_series
 from liqcascade.data_loaders.csv_reader import upper_symbols
 from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
 from liqcascade.data_loaders.frames import TRADE_COLUMNS
+from liqcascade.data_loaders.frames import empty_frame
 from liqcascade.data_loaders.frames import liquidation_ts_init
 from liqcascade.data_loaders.frames import validate_liquidations
 from liqcascade.data_loaders.frames import validate_trades
+from liqcascade.data_loaders.instruments import BINANCE_SPOT
+from liqcascade.data_loaders.instruments import BINANCE_USDM
+from liqcascade.data_loaders.instruments import BYBIT_LINEAR
 from liqcascade.data_loaders.liquidation import DEFAULT_FEED_DELAY_NS
 from liqcascade.data_loaders.liquidation import LONG
 from liqcascade.data_loaders.liquidation import SHORT
 
-#: Column types read from a tardis ``liquidations`` / ``trades`` file (``exchange`` is unused).
+#: tardis exchange id -> our market (see the module docstring).
+EXCHANGE_MARKETS = {
+    "bybit": BYBIT_LINEAR.name,
+    "binance-futures": BINANCE_USDM.name,
+    "binance": BINANCE_SPOT.name,
+}
+#: Column types read from a tardis ``liquidations`` / ``trades`` file.
 _COLUMNS = {
+    "exchange": STR,
     "symbol": STR,
     "timestamp": INT,
     "local_timestamp": INT,
@@ -90,6 +108,35 @@ def _map_side(
             lambda i: f"unknown side value {raw[i]!r} (expected {expected})",
         )
     return index.to_numpy(zero_copy_only=False)
+
+
+def _markets(path: Path, values: pa.ChunkedArray, lines: np.ndarray) -> pd.Series:
+    """Each row's market from its ``exchange`` (a file holds one exchange: cheap to map)."""
+    encoded = pc.dictionary_encode(values.combine_chunks())
+    names = [str(x) for x in encoded.dictionary.to_pylist()]
+    unknown = [name for name in names if name not in EXCHANGE_MARKETS]
+    if unknown:
+        known = ", ".join(EXCHANGE_MARKETS)
+        raise_first(
+            path,
+            lines,
+            pc.equal(values, unknown[0]).to_numpy(zero_copy_only=False),
+            lambda _: f"exchange {unknown[0]!r} has no instruments here (known: {known})",
+        )
+    markets = pa.array([EXCHANGE_MARKETS[n] for n in names], STR).take(encoded.indices)
+    return to_str_series(markets)
+
+
+def _is_empty(path: Path) -> bool:
+    with open_binary(path) as f:
+        return not f.read(1)
+
+
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    frame = empty_frame(columns)
+    frame["market"] = pd.Series(dtype="object")
+    frame.attrs["notes"] = ["empty file (tardis serves one for a day without data)"]
+    return frame
 
 
 def _timestamps(columns: dict[str, pa.ChunkedArray]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +175,8 @@ def load_tardis_liquidations(
 
     """
     path = Path(path)
+    if _is_empty(path):
+        return _empty(LIQUIDATION_COLUMNS)
     columns, lines = read_csv_columns(path, _COLUMNS)
     index = _map_side(path, columns["side"], lines, _LIQUIDATION_SIDES)  # type: ignore[arg-type]
     sides = pa.array(list(_LIQUIDATION_SIDES.values()), type=STR).take(index)
@@ -144,9 +193,12 @@ def load_tardis_liquidations(
         },
         columns=list(LIQUIDATION_COLUMNS),
     )
+    frame["market"] = _markets(path, columns["exchange"], lines)
     frame = sort_by_ts_init(frame)
     expected = expected_symbol.upper() if expected_symbol is not None else None
-    return validate_liquidations(path, frame, expected_symbol=expected)
+    frame = validate_liquidations(path, frame, expected_symbol=expected)
+    frame.attrs["notes"] = []
+    return frame
 
 
 def load_tardis_trades(path: Path, expected_symbol: str | None = None) -> pd.DataFrame:
@@ -172,6 +224,8 @@ def load_tardis_trades(path: Path, expected_symbol: str | None = None) -> pd.Dat
 
     """
     path = Path(path)
+    if _is_empty(path):
+        return _empty(TRADE_COLUMNS)
     columns, lines = read_csv_columns(path, _COLUMNS)
     index = _map_side(path, columns["side"], lines, _AGGRESSORS)  # type: ignore[arg-type]
     aggressor = np.array(list(_AGGRESSORS.values()), dtype=np.int8)[index]
@@ -193,6 +247,9 @@ def load_tardis_trades(path: Path, expected_symbol: str | None = None) -> pd.Dat
         },
         columns=list(TRADE_COLUMNS),
     )
+    frame["market"] = _markets(path, columns["exchange"], lines)
     frame = sort_by_ts_init(frame)
     expected = expected_symbol.upper() if expected_symbol is not None else None
-    return validate_trades(path, frame, expected_symbol=expected)
+    frame = validate_trades(path, frame, expected_symbol=expected)
+    frame.attrs["notes"] = []
+    return frame

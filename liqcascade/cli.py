@@ -10,8 +10,6 @@ from pathlib import Path
 
 import click
 
-from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
-
 CONFIG_HELP = "A config file, or the name of a shipped preset (e.g. backtest_sample)."
 
 
@@ -23,6 +21,9 @@ def _fail(message: str, code: int = 2) -> None:
 @click.group()
 def main() -> None:
     """Liquidation-cascade strategies for NautilusTrader."""
+
+
+MARKET_CHOICE = click.Choice(["bybit-linear", "binance-usdm", "binance-spot"])
 
 
 @main.command()
@@ -48,14 +49,24 @@ def main() -> None:
 @click.option(
     "--mapping",
     type=click.Path(exists=True, path_type=Path),
-    help="TOML/JSON column mapping for generic-liquidations.",
+    help="TOML/JSON column mapping for generic-liquidations (README: 'Column mapping').",
+)
+@click.option(
+    "--market",
+    type=MARKET_CHOICE,
+    help="Where rows go when the file does not say (Binance klines outside the archive "
+    "layout, generic tables, freqtrade files outside their exchange folder).",
+)
+@click.option(
+    "--skip-unknown",
+    is_flag=True,
+    help="JSON lines of no known shape: skip and count them instead of failing.",
 )
 @click.option(
     "--instruments",
-    default=DEFAULT_SPECS_PATH,
-    show_default=True,
+    multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Instrument specs file.",
+    help="Specs file on top of the shipped ones (repeatable; the same symbol replaces).",
 )
 def load(
     source_format: str,
@@ -66,17 +77,18 @@ def load(
     trade_feed_delay_ms: int,
     interval: str | None,
     mapping: Path | None,
-    instruments: Path,
+    market: str | None,
+    skip_unknown: bool,
+    instruments: tuple[Path, ...],
 ) -> None:
     """Load FILES of SOURCE_FORMAT into the catalog (all-or-nothing, idempotent).
 
     Formats: bybit-liquidations, bybit-trades, bybit-klines, tardis-liquidations,
-    tardis-trades, binance-klines, generic-liquidations.
+    tardis-trades, binance-klines, binance-trades, binance-aggtrades, freqtrade-ohlcv,
+    generic-liquidations. Every row lands in its own venue's instrument.
     """
-    from liqcascade.data_loaders.errors import MalformedInputError
     from liqcascade.data_loaders.load import SOURCES
     from liqcascade.data_loaders.load import LoadOptions
-    from liqcascade.data_loaders.load import load_files
 
     if source_format not in SOURCES:
         _fail(f"unknown format {source_format!r}; choose from: {', '.join(sorted(SOURCES))}")
@@ -94,19 +106,137 @@ def load(
         trade_feed_delay_ns=trade_feed_delay_ms * 1_000_000,
         interval=interval,
         mapping=table_mapping,
+        market=market,
+        skip_unknown=skip_unknown,
     )
+    _load_and_report(source_format, list(files), catalog, options, instruments)
+
+
+def _load_and_report(
+    source_format: str,
+    files: list[Path],
+    catalog: Path,
+    options: object,
+    instruments: tuple[Path, ...],
+) -> None:
+    """Load, print what changed and every note; exit 2 with the reason on any failure."""
+    from liqcascade.data_loaders.errors import MalformedInputError
+    from liqcascade.data_loaders.load import load_files
+
     try:
         summary = load_files(source_format, files, catalog, options, instruments, progress=True)
-    except MalformedInputError as e:
+    except (MalformedInputError, ValueError) as e:
         _fail(f"{e} (catalog unchanged)")
-    except ValueError as e:
-        _fail(f"{e} (catalog unchanged)")
+    for note in summary.notes:
+        click.echo(f"note: {note}")
     for (directory, identifier), rows in sorted(summary.rows.items()):
         click.echo(f"{directory:<24} {identifier:<40} {rows:>12,} rows in the days loaded")
+    empty = [Path(f).name for f, n in summary.rows_per_file.items() if n == 0]
+    if empty:
+        click.echo(f"{len(empty)} file(s) held no rows: {', '.join(empty[:5])}")
     click.echo(
         f"files written {summary.files_written}, unchanged {summary.files_unchanged}, "
         f"replaced {summary.files_removed}"
     )
+
+
+@main.command()
+@click.argument("source", type=click.Choice(["bybit-trades", "binance", "tardis"]))
+@click.option("--symbols", required=True, help="Comma-separated venue symbols, e.g. ETHUSDT.")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First UTC day.")
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last UTC day.")
+@click.option("--out", default=Path("data/raw"), show_default=True, type=click.Path(path_type=Path))
+@click.option("--market", type=MARKET_CHOICE, help="binance: binance-usdm or binance-spot.")
+@click.option("--data-type", help="binance: klines|trades|aggTrades; tardis: liquidations|trades.")
+@click.option("--interval", help="binance klines: 1m, 1h, ...")
+@click.option(
+    "--period",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "daily", "monthly"]),
+    help="binance: monthly zips for whole past months (auto), or one kind only.",
+)
+@click.option("--exchange", help="tardis: bybit, binance-futures or binance.")
+@click.option("--base-url", help="Another server with the source's URL layout (mirrors, tests).")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--load", "load_after", is_flag=True, help="Load what arrived into --catalog.")
+@click.option("--catalog", type=click.Path(path_type=Path), help="Catalog root (with --load).")
+@click.option(
+    "--instruments",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Specs file on top of the shipped ones (with --load; repeatable).",
+)
+def download(
+    source: str,
+    symbols: str,
+    start: object,
+    end: object,
+    out: Path,
+    market: str | None,
+    data_type: str | None,
+    interval: str | None,
+    period: str,
+    exchange: str | None,
+    base_url: str | None,
+    retries: int,
+    load_after: bool,
+    catalog: Path | None,
+    instruments: tuple[Path, ...],
+) -> None:
+    """Fetch public data for SOURCE over [--start, --end]: resumable, verified, summarised.
+
+    \b
+    bybit-trades  public.bybit.com trade archive (no key)
+    binance       data.binance.vision klines/trades/aggTrades, USD-M or spot (SHA-256 checked)
+    tardis        datasets.tardis.dev liquidations/trades; the 1st of each month is free, other
+                  days need TARDIS_API_KEY in the environment
+
+    Files already complete under --out are not fetched again. Exit 1 if a file failed or
+    nothing is available; 2 if loading fails.
+    """
+    from liqcascade.data_loaders.download import DownloadRequest
+    from liqcascade.data_loaders.download import download as run_download
+    from liqcascade.data_loaders.download import load_downloaded
+    from liqcascade.data_loaders.errors import MalformedInputError
+    from liqcascade.data_loaders.fetch import RetryPolicy
+
+    if load_after and catalog is None:
+        _fail("--load needs --catalog DIR")
+    if catalog is not None and not load_after:
+        _fail("--catalog is used only with --load")
+    try:
+        request = DownloadRequest(
+            source=source,
+            symbols=tuple(s.strip().upper() for s in symbols.split(",") if s.strip()),
+            start=start.date(),  # type: ignore[attr-defined]
+            end=end.date(),  # type: ignore[attr-defined]
+            out=out,
+            base_url=base_url,
+            market=market,
+            data_type=data_type,
+            interval=interval,
+            period=period,
+            exchange=exchange,
+        )
+        report = run_download(request, RetryPolicy(attempts=retries))
+    except ValueError as e:
+        _fail(str(e))
+    click.echo(report.format())
+    if report.failed:
+        click.echo("error: some files did not arrive (see above); rerun to resume", err=True)
+    if load_after and report.complete_files:
+        assert catalog is not None
+        try:
+            summary = load_downloaded(report, catalog, instruments)
+        except (MalformedInputError, ValueError) as e:
+            _fail(f"{e} (catalog unchanged)")
+        for note in summary.notes:
+            click.echo(f"note: {note}")
+        for (directory, identifier), rows in sorted(summary.rows.items()):
+            click.echo(f"{directory:<24} {identifier:<40} {rows:>12,} rows in the days loaded")
+    if report.failed:
+        sys.exit(1)
 
 
 def _read_config(path: Path) -> dict:
@@ -164,12 +294,80 @@ def summary(catalog: Path) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--catalog", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--symbols", help="Comma-separated; default every symbol with liquidations.")
+@click.option("--start", help="First instant (UTC), e.g. 2025-03-01; default the data's first.")
+@click.option("--end", help="Last instant (UTC), e.g. 2025-03-31; default the data's last.")
+@click.option("--market", type=MARKET_CHOICE, default="bybit-linear", show_default=True)
+@click.option(
+    "--config",
+    default="backtest_sample",
+    show_default=True,
+    help="Run config whose strategy file sets the detector (" + CONFIG_HELP + ")",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Default output/cascades-<time>/.")
+@click.argument("overrides", nargs=-1)
+def cascades(
+    catalog: Path,
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    market: str,
+    config: str,
+    out: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Cascade statistics from liquidations alone, with the strategy's own detector.
+
+    Cascades per day with data, coverage and gaps, duration, liquidations and notional per
+    cascade, dominant side, hour-of-day and weekday profiles, the threshold's path: a table,
+    CSV files and cascades.html. OVERRIDES are key=value on the config (strategy.defaults...).
+    """
+    from datetime import UTC
+    from datetime import datetime
+
+    from liqcascade.backtests.cascade_stats import cascade_statistics
+    from liqcascade.backtests.cascade_stats import detector_params_from_config
+    from liqcascade.backtests.cascade_stats import symbols_with_liquidations
+    from liqcascade.backtests.cascade_stats import write_outputs
+    from liqcascade.backtests.run_config import ConfigError
+    from liqcascade.data_loaders.instruments import instrument_id_for
+    from liqcascade.strategies.trading_gate import parse_utc
+
+    chosen = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
+    chosen = chosen or symbols_with_liquidations(catalog, market)
+    if not chosen:
+        _fail(f"no {market} liquidations in {catalog} (see `liqcascade summary --catalog`)")
+    try:
+        bounds = [parse_utc(t) if t else None for t in (start, end)]
+    except ValueError as e:
+        _fail(f"--start/--end: {e}")
+    try:
+        params = detector_params_from_config(config, chosen, overrides)
+        results, coverage = cascade_statistics(
+            catalog, {s: instrument_id_for(s, market) for s in chosen}, params, *bounds
+        )
+    except ConfigError as e:
+        _fail(f"{config}: {e}")
+    except ValueError as e:
+        _fail(str(e))
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = out or Path("output") / f"cascades-{stamp}"
+    title = f"Cascades in {catalog} ({market}, detector from {config})"
+    click.echo(write_outputs(results, coverage, folder, title))
+    click.echo(f"\nfiles in {folder}")
+    if not any(r.cascades for r in results):
+        _fail("no cascade detected: check the threshold (warm_threshold) and the data", 1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--config", "config", required=True, help=CONFIG_HELP)
 @click.option("--scenarios/--no-scenarios", default=True, help="Also run the [[scenario]] runs.")
 @click.option("--charts/--no-charts", default=True, help="Charts of the largest cascades.")
 @click.argument("overrides", nargs=-1)
 def backtest(config: str, scenarios: bool, charts: bool, overrides: tuple[str, ...]) -> None:
     """Run a backtest config; OVERRIDES are key=value (e.g. venue.fills=optimistic)."""
+    from liqcascade.backtests.data_checks import MissingDataError
     from liqcascade.backtests.job import run_job
     from liqcascade.backtests.run_config import ConfigError
 
@@ -177,6 +375,8 @@ def backtest(config: str, scenarios: bool, charts: bool, overrides: tuple[str, .
         run_job(config, overrides, scenarios=scenarios, charts=charts, echo=click.echo)
     except ConfigError as e:
         _fail(f"{config}: {e}")
+    except MissingDataError as e:
+        _fail(str(e))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -305,6 +505,48 @@ def instruments_refresh(symbols: str, out: Path) -> None:
     except Exception as e:  # network, venue or adapter failure: say so plainly, change nothing
         _fail(f"refresh failed, {out} unchanged: {e}")
     click.echo(f"wrote {len(specs)} instruments to {out}")
+
+
+@instruments.command("import")
+@click.argument("response", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--market",
+    required=True,
+    type=click.Choice(["bybit-linear", "binance-usdm", "binance-spot"]),
+    help="Which endpoint the JSON came from.",
+)
+@click.option("--symbols", help="Comma-separated; default every trading instrument in it.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def instruments_import(response: Path, market: str, symbols: str | None, out: Path) -> None:
+    """Write a specs file from a venue's instruments endpoint saved as JSON (no network).
+
+    Save, in a browser on any machine: Bybit
+    https://api.bybit.com/v5/market/instruments-info?category=linear&limit=1000, Binance USD-M
+    https://fapi.binance.com/fapi/v1/exchangeInfo, Binance spot
+    https://api.binance.com/api/v3/exchangeInfo. Then pass OUT with --instruments.
+    """
+    import json
+    from datetime import UTC
+    from datetime import datetime
+
+    from liqcascade.data_loaders.instruments import specs_from_exchange_json
+    from liqcascade.data_loaders.instruments import specs_to_toml
+
+    wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    try:
+        specs = specs_from_exchange_json(json.loads(response.read_text()), market, wanted)
+    except (ValueError, json.JSONDecodeError) as e:
+        _fail(f"{response}: {e} ({out} not written)")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = (
+        f"{market} instruments imported from {response.name} (a saved response of the venue's\n"
+        f"public instruments endpoint) on {stamp} by `liqcascade instruments import`.\n"
+        "Fees are the venue's base tier (the endpoint carries none); Binance perpetuals get\n"
+        "max_leverage 20 (exchangeInfo carries no leverage). Edit to your account's values."
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(specs_to_toml(specs, header))
+    click.echo(f"wrote {len(specs)} instruments to {out}; pass it with --instruments {out}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ Design
   framework's Bybit data client loads instruments over REST and derives its websocket URL from
   ``base_url_http``, so it cannot be pointed at a local test server; this client can. Trades
   are parsed by :func:`liqcascade.data_loaders.bybit.parse_trade_message` (shared with the
-  recorder) and published as ``TradeTick`` at the instrument's exact precision; instruments come
-  from the offline specs file (``liqcascade.data_loaders.instruments``) and are added on connect.
+  recorder; block and RPI trades are left out, as everywhere: ``is_book_trade``) and published
+  as ``TradeTick`` at the instrument's exact precision; instruments come from the offline specs
+  file (``liqcascade.data_loaders.instruments``) and are added on connect.
 * Transport: the plain ``websockets`` asyncio library, on the node's own event loop. Messages
   are therefore handled on the loop thread, where ``_handle_data`` must be called (the live
   data engine's ``process`` is not thread-safe), with no extra hop; and reconnection,
@@ -87,6 +88,7 @@ from liqcascade.data_loaders.bybit import TRADE_TOPIC_PREFIX
 from liqcascade.data_loaders.bybit import LiquidationRecord
 from liqcascade.data_loaders.bybit import MessageError
 from liqcascade.data_loaders.bybit import TradePrint
+from liqcascade.data_loaders.bybit import is_book_trade
 from liqcascade.data_loaders.bybit import parse_liquidation_message
 from liqcascade.data_loaders.bybit import parse_trade_event
 from liqcascade.data_loaders.bybit import parse_trade_message
@@ -697,6 +699,8 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
             return []
         records: list[TradePrint] = []
         for event in events:
+            if not is_book_trade(event):  # block and RPI trades: as parse_trade_message
+                continue
             try:
                 records.append(parse_trade_event(event, recv_ns))
             except _PARSE_ERRORS as e:

@@ -304,5 +304,5 @@ def build_catalog(
     market = generate(symbols, start, hours, episodes, seed)
     files = write_klines(market, root / "raw" / "klines")
     specs = write_instruments(symbols, root / "raw" / "instruments.toml")
-    load_files("bybit-klines", files, root / "catalog", specs_path=specs)
+    load_files("bybit-klines", files, root / "catalog", instruments=[specs])
     return root / "catalog", market

@@ -178,7 +178,7 @@ def test_wrong_field_count(tmp_path: Path) -> None:
 
 
 def test_symbol_required_and_checked() -> None:
-    with pytest.raises(ValueError, match="pass symbol="):
+    with pytest.raises(ValueError, match="pass --symbol"):
         load_generic_liquidations(ORDER, ORDER_MAPPING)
     with pytest.raises(MalformedInputError, match=r"line 2: symbol differs from the declared"):
         load_generic_liquidations(POSITION, BYBIT_MAPPING, symbol="BTCUSDT")

@@ -64,7 +64,7 @@ def test_interval_to_bar_spec_rejects(interval: str) -> None:
 
 
 def test_binance_bars_stamped_at_close_and_inferred_from_name() -> None:
-    frame = load_binance_klines(BINANCE_1H)
+    frame = load_binance_klines(BINANCE_1H, market="binance-usdm")
     assert tuple(frame.columns) == BAR_COLUMNS
     assert frame.attrs["bar_spec"] == "1-HOUR"
     assert frame["symbol"].tolist() == ["ETHUSDT"] * 3
@@ -85,7 +85,7 @@ def test_binance_bars_stamped_at_close_and_inferred_from_name() -> None:
 
 def test_binance_no_header_and_microsecond_times() -> None:
     # Spot files have no header and, since 2025-01-01, microsecond timestamps.
-    frame = load_binance_klines(BINANCE_1M_US)
+    frame = load_binance_klines(BINANCE_1M_US, market="binance-spot")
     assert frame.attrs["bar_spec"] == "1-MINUTE"
     assert frame["line"].tolist() == [1, 2, 3]
     assert frame["ts_event"].tolist() == [OPEN_2025_NS + (i + 1) * MINUTE_NS for i in range(3)]
@@ -94,8 +94,8 @@ def test_binance_no_header_and_microsecond_times() -> None:
 def test_binance_header_and_no_header_give_same_bars(tmp_path: Path) -> None:
     headerless = tmp_path / "ETHUSDT-1h-2024-01-01.csv"
     headerless.write_text("".join(BINANCE_1H.read_text().splitlines(keepends=True)[1:]))
-    with_header = load_binance_klines(BINANCE_1H)
-    without = load_binance_klines(headerless)
+    with_header = load_binance_klines(BINANCE_1H, market="binance-usdm")
+    without = load_binance_klines(headerless, market="binance-usdm")
     assert without["line"].tolist() == [1, 2, 3]
     columns = ["open", "high", "low", "close", "volume", "ts_event", "ts_init"]
     assert without[columns].equals(with_header[columns])
@@ -108,9 +108,9 @@ def test_binance_zip_and_gz(tmp_path: Path) -> None:
     packed = tmp_path / "ETHUSDT-1h-2024-01-01.csv.gz"
     with BINANCE_1H.open("rb") as f_in, gzip.open(packed, "wb") as f_out:
         shutil.copyfileobj(f_in, f_out)
-    plain = load_binance_klines(BINANCE_1H)
+    plain = load_binance_klines(BINANCE_1H, market="binance-usdm")
     for path in (archive, packed):
-        frame = load_binance_klines(path)
+        frame = load_binance_klines(path, market="binance-usdm")
         assert frame.equals(plain)
         assert frame.attrs["bar_spec"] == "1-HOUR"
 
@@ -121,28 +121,28 @@ def test_binance_zip_must_hold_one_csv(tmp_path: Path) -> None:
         z.writestr("a.csv", "x")
         z.writestr("b.csv", "y")
     with pytest.raises(MalformedInputError, match="expected one CSV inside the zip"):
-        load_binance_klines(archive)
+        load_binance_klines(archive, market="binance-usdm")
 
 
 def test_binance_interval_and_symbol_without_file_name(tmp_path: Path) -> None:
     anonymous = tmp_path / "klines.csv"
     shutil.copy(BINANCE_1H, anonymous)
-    with pytest.raises(ValueError, match="pass symbol="):
-        load_binance_klines(anonymous)
+    with pytest.raises(ValueError, match="pass --symbol"):
+        load_binance_klines(anonymous, market="binance-usdm")
     # The interval falls back to close_time - open_time.
-    frame = load_binance_klines(anonymous, symbol="ethusdt")
+    frame = load_binance_klines(anonymous, market="binance-usdm", symbol="ethusdt")
     assert frame.attrs["bar_spec"] == "1-HOUR"
     assert set(frame["symbol"]) == {"ETHUSDT"}
 
 
 def test_binance_explicit_arguments_win(tmp_path: Path) -> None:
-    frame = load_binance_klines(BINANCE_1H, interval="60m", symbol="ETHUSDT")
+    frame = load_binance_klines(BINANCE_1H, market="binance-usdm", interval="60m", symbol="ETHUSDT")
     assert frame.attrs["bar_spec"] == "1-HOUR"
 
 
 def test_binance_wrong_interval_rejected() -> None:
     with pytest.raises(MalformedInputError, match=r"line 2: close_time 1704070799999 does not"):
-        load_binance_klines(BINANCE_1H, interval="15m")
+        load_binance_klines(BINANCE_1H, market="binance-usdm", interval="15m")
 
 
 def test_binance_off_grid_bar(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_binance_off_grid_bar(tmp_path: Path) -> None:
     )
     src.write_text("\n".join(lines) + "\n")
     with pytest.raises(MalformedInputError, match=r"line 3: bar open .* is not on the 1-HOUR grid"):
-        load_binance_klines(src)
+        load_binance_klines(src, market="binance-usdm")
 
 
 def test_binance_repeated_bar(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_binance_repeated_bar(tmp_path: Path) -> None:
     lines = BINANCE_1H.read_text().splitlines()
     src.write_text("\n".join([*lines, lines[1]]) + "\n")
     with pytest.raises(MalformedInputError, match=r"line 5: bar open .* repeats"):
-        load_binance_klines(src)
+        load_binance_klines(src, market="binance-usdm")
 
 
 def test_binance_bad_number_names_file_and_line(tmp_path: Path) -> None:
@@ -171,20 +171,20 @@ def test_binance_bad_number_names_file_and_line(tmp_path: Path) -> None:
     lines[1] = lines[1].replace("3340.00", "3340,00")  # decimal comma: one field too many
     src.write_text("\n".join(lines) + "\n")
     with pytest.raises(MalformedInputError) as info:
-        load_binance_klines(src)
+        load_binance_klines(src, market="binance-usdm")
     assert "ETHUSDT-1m-2025-01-01.csv" in str(info.value) and "line 2" in str(info.value)
     lines = BINANCE_1M_US.read_text().splitlines()
     lines[2] = lines[2].replace("3335.20", "3335.2O")
     src.write_text("\n".join(lines) + "\n")
     with pytest.raises(MalformedInputError, match=r"line 3: column 'low' is not a number"):
-        load_binance_klines(src)
+        load_binance_klines(src, market="binance-usdm")
 
 
 def test_binance_inconsistent_ohlc(tmp_path: Path) -> None:
     src = tmp_path / "ETHUSDT-1h-2024-01-01.csv"
     src.write_text(BINANCE_1H.read_text().replace("2300.00", "2291.00"))
     with pytest.raises(MalformedInputError, match=r"line 3: inconsistent OHLC"):
-        load_binance_klines(src)
+        load_binance_klines(src, market="binance-usdm")
 
 
 # ---------------------------------------------------------------------------------------- Bybit
@@ -213,7 +213,7 @@ def test_bybit_daily_code() -> None:
 def test_bybit_needs_name_or_arguments(tmp_path: Path) -> None:
     anonymous = tmp_path / "bars.csv"
     shutil.copy(BYBIT_60, anonymous)
-    with pytest.raises(ValueError, match="pass symbol= and interval="):
+    with pytest.raises(ValueError, match="pass --symbol and --interval"):
         load_bybit_klines(anonymous)
     frame = load_bybit_klines(anonymous, interval="60", symbol="ETHUSDT")
     assert frame.attrs["bar_spec"] == "1-HOUR"
@@ -254,3 +254,15 @@ def test_bybit_weekly_grid(tmp_path: Path) -> None:
     src.write_text(src.read_text().replace(str(monday), str(monday + 86_400_000), 1))
     with pytest.raises(MalformedInputError, match=r"line 2: .* not on the 1-WEEK grid"):
         load_bybit_klines(src)
+
+
+def test_binance_market_from_the_archive_path_or_refused(tmp_path: Path) -> None:
+    um = tmp_path / "data" / "futures" / "um" / "daily" / "klines" / "ETHUSDT" / "1h"
+    spot = tmp_path / "data" / "spot" / "daily" / "klines" / "ETHUSDT" / "1m"
+    for folder, source in ((um, BINANCE_1H), (spot, BINANCE_1M_US)):
+        folder.mkdir(parents=True)
+        shutil.copy(source, folder / source.name)
+    assert load_binance_klines(um / BINANCE_1H.name).attrs["market"] == "binance-usdm"
+    assert load_binance_klines(spot / BINANCE_1M_US.name).attrs["market"] == "binance-spot"
+    with pytest.raises(ValueError, match="pass --market binance-usdm or binance-spot"):
+        load_binance_klines(BINANCE_1H)

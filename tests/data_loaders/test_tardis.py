@@ -52,7 +52,8 @@ def test_liquidation_order_side_becomes_position_side() -> None:
 
 def test_liquidation_frame_contract() -> None:
     frame = load_tardis_liquidations(LIQUIDATIONS)
-    assert tuple(frame.columns) == LIQUIDATION_COLUMNS
+    assert tuple(frame.columns) == (*LIQUIDATION_COLUMNS, "market")
+    assert frame["market"].tolist() == ["bybit-linear"] * 4  # the exchange column decides
     assert frame["symbol"].tolist() == ["ETHUSDT"] * 4
     assert frame["price"].dtype == np.float64 and frame["quantity"].dtype == np.float64
     assert frame["ts_event"].dtype == np.int64 and frame["ts_init"].dtype == np.int64
@@ -188,7 +189,7 @@ def test_trade_taker_side_becomes_aggressor() -> None:
 
 def test_trade_frame_contract_and_timestamps() -> None:
     frame = load_tardis_trades(TRADES, expected_symbol="ETHUSDT")
-    assert tuple(frame.columns) == TRADE_COLUMNS
+    assert tuple(frame.columns) == (*TRADE_COLUMNS, "market")
     assert frame["trade_id"].iloc[0] == "9c6e4b0a-1f3d-5c55-a6d1-3f2b8e0d9a11"
     assert frame["ts_event"].iloc[0] == 1_740_614_400_101_000_000
     assert frame["ts_init"].iloc[0] == 1_740_614_400_105_512_000  # local_timestamp, no tie-break
@@ -311,8 +312,25 @@ def test_header_only_file_gives_empty_typed_frame(tmp_path: Path) -> None:
     src = tmp_path / "empty.csv"
     src.write_text(TRADES.read_text().splitlines()[0] + "\n")
     frame = load_tardis_trades(src)
-    assert len(frame) == 0 and tuple(frame.columns) == TRADE_COLUMNS
+    assert len(frame) == 0 and tuple(frame.columns) == (*TRADE_COLUMNS, "market")
     assert frame["ts_init"].dtype == np.int64 and frame["aggressor"].dtype == np.int8
-    (tmp_path / "nothing.csv").write_text("")
-    with pytest.raises(MalformedInputError, match=r"nothing\.csv, line 1: empty file"):
-        load_tardis_liquidations(tmp_path / "nothing.csv")
+    # tardis serves an empty gzip for a day without data: no rows, and the frame says why.
+    (tmp_path / "nothing.csv.gz").write_bytes(gzip.compress(b""))
+    empty = load_tardis_liquidations(tmp_path / "nothing.csv.gz")
+    assert len(empty) == 0 and "empty file" in empty.attrs["notes"][0]
+
+
+def test_exchange_column_picks_the_venue(tmp_path: Path) -> None:
+    rows = TRADES.read_text().splitlines()
+    binance = tmp_path / "binance.csv"
+    binance.write_text(
+        "\n".join([rows[0], *(r.replace("bybit,", "binance-futures,") for r in rows[1:])])
+    )
+    assert set(load_tardis_trades(binance)["market"]) == {"binance-usdm"}
+    spot = tmp_path / "spot.csv"
+    spot.write_text("\n".join([rows[0], rows[1].replace("bybit,", "binance,")]))
+    assert set(load_tardis_trades(spot)["market"]) == {"binance-spot"}
+    okx = tmp_path / "okx.csv"
+    okx.write_text("\n".join([rows[0], rows[1], rows[2].replace("bybit,", "okex-swap,")]))
+    with pytest.raises(MalformedInputError, match=r"okx\.csv, line 3: exchange 'okex-swap'"):
+        load_tardis_trades(okx)
