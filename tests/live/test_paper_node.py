@@ -74,6 +74,11 @@ def overrides(server: BybitServer, tmp_path: Path, *extra: str) -> list[str]:
         "timeouts.portfolio=2",
         "timeouts.disconnection=3",
         "timeouts.post_stop=0.3",
+        # Nothing here may reach Bybit: no server-time check or maintenance polling unless a
+        # test points them at a local venue; the health endpoint on any free port.
+        "controls.max_clock_drift_ms=0",
+        "controls.maintenance_poll_s=0",
+        "health.port=0",
         *extra,
     ]
 
