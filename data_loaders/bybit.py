@@ -316,6 +316,17 @@ def _positive(event: dict[str, Any], key: str) -> float:
     return value
 
 
+def is_off_book_print(event: Any) -> bool:
+    """
+    Whether a ``publicTrade`` item is a block trade (``BT``) or an RPI trade (``RPI``).
+
+    Block trades are negotiated off the order book and RPI (retail price improvement) orders
+    are only matched against retail flow: neither can fill a resting limit order of ours, so
+    the live feed, the paper venue, the recorder and the loaders all leave them out.
+    """
+    return isinstance(event, dict) and (event.get("BT") is True or event.get("RPI") is True)
+
+
 def parse_trade_event(event: Any, recv_ts_ns: int) -> TradePrint:
     """
     Parse one element of a ``publicTrade`` push's ``data`` list.

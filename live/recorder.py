@@ -14,9 +14,9 @@ What is recorded
   ``T``, ``ts_init`` = receipt time, aggressor from the taker side ``S``, ``trade_id`` = ``i``. On
   top, the recorder refuses what would break the catalog later: a price or size off the
   instrument's tick/lot grid or not finite, a trade id longer than the framework's 36 characters,
-  another symbol's event, a time outside 2017..now+2 days. Block trades (``BT: true``) are
-  skipped: they are negotiated off the order book, so a backtest's L1 matching must not fill
-  resting orders on them.
+  another symbol's event, a time outside 2017..now+2 days. Block trades (``BT: true``) and RPI
+  trades (``RPI: true``) are skipped (``is_off_book_print``, shared with the live feed): neither
+  can fill a resting order on the book, so a backtest's L1 matching must not fill on them.
 * Receipt times are floored to the microsecond, for trades and liquidations alike. Trades then
   sit on whole microseconds and liquidations one nanosecond after, so the two can never share a
   ``ts_init`` (the engine orders ties differently in one-shot and streaming modes).
@@ -83,6 +83,7 @@ from liqcascade.data_loaders.bybit import TRADE_TOPIC_PREFIX
 from liqcascade.data_loaders.bybit import LiquidationRecord
 from liqcascade.data_loaders.bybit import MessageError
 from liqcascade.data_loaders.bybit import TradePrint
+from liqcascade.data_loaders.bybit import is_off_book_print
 from liqcascade.data_loaders.bybit import parse_liquidation_message
 from liqcascade.data_loaders.bybit import parse_trade_event
 from liqcascade.data_loaders.bybit import parse_trade_message
@@ -161,7 +162,8 @@ class RecorderConfig:
     specs_path : Path
         Instrument specs (tick and lot sizes of the trade tables).
     skip_block_trades : bool
-        Leave out block trades (``"BT": true``: negotiated off the order book).
+        Leave out block trades (``"BT": true``: negotiated off the order book) and RPI trades
+        (``"RPI": true``: matched against retail flow only); counted as ``block_trades``.
 
     """
 
@@ -922,7 +924,7 @@ class BybitRecorder:
                 errors.append(f"{e}: {event!r:.200}")
                 continue
             good.append(event)
-            if self.config.skip_block_trades and event.get("BT") is True:
+            if self.config.skip_block_trades and is_off_book_print(event):
                 self._n["block_trades"] += 1
                 continue
             self._n["trades"] += 1
