@@ -132,6 +132,12 @@ class PaperExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only=T
 
     Parameters
     ----------
+    fills : str
+        ``"conservative"`` (default, as the backtests): a resting limit fills only when a
+        print goes *through* its price, never at it (queue position unknown).
+        ``"optimistic"``: a print at the price fills too. Either way a print fills at most its
+        own size, once (liquidity consumption), and prints reach the simulated book without
+        their aggressor side, exactly as the backtests feed them.
     state_path : str, optional
         JSON file holding the simulated venue's open positions, working orders and balances,
         rewritten (atomically) after every order, position and account event and on
@@ -141,4 +147,9 @@ class PaperExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only=T
 
     """
 
+    fills: str = "conservative"
     state_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.fills not in ("conservative", "optimistic"):
+            raise ValueError(f"fills must be conservative or optimistic, got {self.fills!r}")

@@ -142,6 +142,7 @@ LIVE_DEFAULTS = {
     "open_check_interval_secs": 10.0,
     "position_check_interval_secs": 30.0,
     "reconciliation_lookback_mins": 1440,
+    "reconciliation_startup_delay_secs": 10.0,  # before the periodic checks begin
 }
 STRATEGY_STATE_FILE = "strategies.json"
 #: Added to the node's connection + reconciliation + portfolio timeouts before the supervisor
@@ -164,7 +165,14 @@ _TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "health": {"enabled": True, "host": "127.0.0.1", "port": 8787},
     "alerts": {"disconnect_after_s": 30.0},
 }
-_TIMEOUT_KEYS = ("connection", "reconciliation", "portfolio", "disconnection", "post_stop")
+_TIMEOUT_KEYS = (
+    "connection",
+    "reconciliation",
+    "portfolio",
+    "disconnection",
+    "post_stop",
+    "startup",
+)
 
 
 class MainnetNotConfirmedError(ConfigError):
@@ -315,7 +323,16 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
             raise ConfigError("node.market_data: System B needs bars from the Bybit data client")
         strategies = crash_kwargs(merged, symbols)
     else:
+        # Mark/index stop triggers can take effect only through Bybit's native stop (live):
+        # validate with the most that the node may enable; build_node checks the real setting.
+        native_possible = mode == "live" and tree.get("live", {}).get("native_stop") is not False
+        if native_possible:
+            defaults = merged["strategy"].setdefault("defaults", {})
+            defaults.setdefault("native_stop", True)
         strategies = strategy_kwargs(merged, symbols)
+        if native_possible:
+            for kwargs in strategies.values():
+                kwargs.pop("native_stop", None)
     instruments_file = Path(node.get("instruments", shipped_config("instruments.toml")))
     try:
         specs = load_specs(instruments_file)
@@ -331,6 +348,9 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
     defaults = {"connection": 30.0, "reconciliation": 30.0, "portfolio": 10.0}
     defaults |= {"disconnection": 10.0, "post_stop": 2.0}
     timeouts = {k: _number(timeouts_table, k, v, "timeouts") for k, v in defaults.items()}
+    # From start to a RUNNING trader before the supervisor declares the start failed.
+    startup = timeouts["connection"] + timeouts["reconciliation"] + timeouts["portfolio"]
+    timeouts["startup"] = _number(timeouts_table, "startup", startup + STARTUP_MARGIN_S, "timeouts")
     stream = dict(tree.get("stream", {}))
     for key in ("trades", "instruments_file", "symbols"):
         if key in stream:
@@ -342,11 +362,15 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
     if mode == "paper":
         paper = tree.get("paper", {})
         for key in paper:
-            if key not in ("starting_balance", "leverage"):
+            if key not in ("starting_balance", "leverage", "fills"):
                 raise ConfigError(f"paper.{key}: unknown key")
+        fills = paper.get("fills", "conservative")
+        if fills not in ("conservative", "optimistic"):
+            raise ConfigError(f"paper.fills: expected conservative or optimistic, got {fills!r}")
         venue = {
             "starting_balance": _number(paper, "starting_balance", 10_000.0, "paper"),
             "leverage": _number(paper, "leverage", 10.0, "paper"),
+            "fills": fills,
         }
         if "live" in tree:
             raise ConfigError("live: a paper node has no [live] table")
@@ -634,6 +658,7 @@ def build_node(
             oms_type="NETTING",
             account_type="MARGIN",
             default_leverage=Decimal(str(spec.venue["leverage"])),
+            fills=spec.venue["fills"],
             state_path=str(state_dir / PAPER_VENUE_FILE),
         )
     else:
@@ -642,6 +667,11 @@ def build_node(
     # Live: reconcile orders and positions with Bybit periodically, not only at startup, so a
     # fill missed on the private stream gets its exits within open_check_interval_secs.
     reconciliation = {k: spec.venue[k] for k in LIVE_DEFAULTS} if spec.mode == "live" else {}
+    if reconciliation:
+        # Compare with Bybit's recent order *history*: its real-time list holds open orders
+        # only, so an order filled while its private-stream update was lost would otherwise be
+        # "likely recently filled" for ever and its fill never applied.
+        reconciliation["open_check_open_only"] = False
     config = TradingNodeConfig(
         trader_id=spec.trader_id,
         logging=LoggingConfig(
@@ -810,10 +840,7 @@ def run(
     supervisor = Supervisor(
         built,
         SupervisorConfig(
-            startup_timeout_s=timeouts["connection"]
-            + timeouts["reconciliation"]
-            + timeouts["portfolio"]
-            + STARTUP_MARGIN_S,
+            startup_timeout_s=timeouts["startup"],
             disconnect_after_s=spec.alerts["disconnect_after_s"],
             maintenance_poll_s=spec.controls["maintenance_poll_s"],
             stop_when_flat=stop_when_flat,

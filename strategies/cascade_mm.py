@@ -125,17 +125,9 @@ NATIVE_TRIGGERS = {
 #: mainnet (trade websocket) path nautilus_trader 1.231 reports it as ``OrderRejected`` with
 #: ``due_post_only=False``; the demo (REST) path sets the flag. Both mean the same here.
 POST_ONLY_REJECT_REASON = "EC_PostOnlyWillTakeLiquidity"
-#: Substrings of rejection reasons worth retrying (Bybit error codes and texts).
-TRANSIENT_REJECTIONS = (
-    "10006",  # too many visits (rate limit)
-    "10016",  # server error
-    "10429",  # system-level frequency protection
-    "too many",
-    "rate limit",
-    "timeout",
-    "timed out",
-    "busy",
-)
+#: Substrings of a stop's rejection that mean its trigger is already crossed: the stop would
+#: have fired, so the position is closed at once (Bybit 110092/110093, "expect Rising/Falling").
+CROSSED_STOP_REJECTIONS = ("110092", "110093", "expect rising", "expect falling")
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -295,9 +287,9 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
         Off (backtests, paper, Bybit demo which refuses native TP/SL): one reduce-only
         stop-market placed by the strategy after the first fill and resized with the position.
     stop_retries : int
-        A stop refused for a transient reason (rate limit, timeout, server busy) is re-sent this
-        many times, ``close_retry_s`` apart, before the position is closed at market; a stop
-        refused for any other reason (e.g. its trigger already crossed) closes at once.
+        A refused stop is re-sent this many times, ``close_retry_s`` apart, before the position
+        is closed at market; a stop refused because its trigger is already crossed (it would
+        have fired) closes at once.
     trading_hours : list[int] | None
         ``[start_hour, end_hour)`` UTC for new entries, ``None`` = all hours.
     skip_weekends : bool
@@ -1117,13 +1109,14 @@ class CascadeMarketMaker(Strategy):
     def _on_stop_rejected(self, event: OrderRejected) -> None:
         """Never sit unprotected, and never close more than the refusal requires.
 
-        A transient refusal (rate limit, timeout) is retried ``stop_retries`` times: the next
-        :meth:`_sync_exits` places a fresh stop for the open quantity. Any other refusal (say the
-        trigger is already crossed) means the stop would have fired: close at market now.
+        A stop whose trigger is already crossed would have fired: close at market now. Any
+        other refusal (rate limit, engine busy, a reason the venue does not explain) is retried
+        ``stop_retries`` times, ``close_retry_s`` apart - the next :meth:`_sync_exits` places a
+        fresh stop for the open quantity - before the position is closed at market.
         """
         reason = (event.reason or "").lower()
-        transient = any(marker in reason for marker in TRANSIENT_REJECTIONS)
-        if transient and self._stop_attempts < self.config.stop_retries:
+        crossed = any(marker in reason for marker in CROSSED_STOP_REJECTIONS)
+        if not crossed and self._stop_attempts < self.config.stop_retries:
             self._stop_attempts += 1
             self.events.write(
                 event.ts_event, "stop_retry", self.symbol, attempt=self._stop_attempts

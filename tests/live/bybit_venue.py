@@ -180,9 +180,16 @@ class VenueOrder:
 class BybitVenueCore:
     """The asyncio core (REST, private and trade websockets); see :class:`BybitVenue`."""
 
-    def __init__(self, symbols: tuple[str, ...] = ("ETHUSDT",), balance: str = "10000") -> None:
-        specs = load_specs(ROOT / "configs" / "instruments.toml")
+    def __init__(
+        self,
+        symbols: tuple[str, ...] = ("ETHUSDT",),
+        balance: str = "10000",
+        specs_path: Path | None = None,
+    ) -> None:
+        specs = load_specs(specs_path or ROOT / "configs" / "instruments.toml")
         self.specs = {s: specs[s] for s in symbols}
+        self.reject_delay_s = 0.01  # from create to a post-only cancel (the matching engine)
+        self.ignore_cancels = False  # the cancel never arrives (a process killed mid-flight)
         self.balance = Decimal(balance)
         self.orders: dict[str, VenueOrder] = {}  # order id -> order
         self.executions: list[dict[str, Any]] = []
@@ -194,7 +201,9 @@ class BybitVenueCore:
         self.announcements: list[dict[str, Any]] = []
         self.system_status: list[dict[str, Any]] | None = None  # None: endpoint unknown (404)
         self.refuse_native_tpsl = False  # demo: "TP/SL not supported" on an entry carrying them
-        self.reject_next_stop: str | None = None  # retMsg for the next conditional order
+        # (retCode, retMsg) for the next conditional order, e.g. (10006, "Too many visits!");
+        # retCode 0: accepted, then pushed as Rejected with retMsg as its rejectReason.
+        self.reject_next_stop: tuple[int, str] | None = None
         self.http_port = 0
         self.ws_port = 0
         self._private: set[ServerConnection] = set()
@@ -504,10 +513,13 @@ class BybitVenueCore:
         symbol = args["symbol"]
         trigger = args.get("triggerPrice")
         conditional = trigger not in (None, "")
+        refuse_after_accept = None
         if conditional:
             if self.reject_next_stop is not None:
-                message, self.reject_next_stop = self.reject_next_stop, None
-                return 10001, message, {}
+                (code, message), self.reject_next_stop = self.reject_next_stop, None
+                if code != 0:
+                    return code, message, {}
+                refuse_after_accept = message  # accepted, then rejected by the engine
             if self._conditional_count(symbol) >= MAX_CONDITIONAL:
                 return 110066, "the number of conditional orders has reached the limit", {}
         if args.get("stopLoss") and self.refuse_native_tpsl:
@@ -538,11 +550,13 @@ class BybitVenueCore:
         )
         self.orders[order.order_id] = order
         result = {"orderId": order.order_id, "orderLinkId": order.link_id}
+        if refuse_after_accept is not None:
+            order.status, order.reject_reason = "Rejected", refuse_after_accept
         asyncio.get_running_loop().create_task(self._after_create(order))
         return 0, "OK", result
 
     async def _after_create(self, order: VenueOrder) -> None:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(self.reject_delay_s)
         last = self.last_price.get(order.symbol)
         crosses = (
             order.time_in_force == "PostOnly"
@@ -585,6 +599,8 @@ class BybitVenueCore:
         return 0, "OK", {"orderId": order.order_id, "orderLinkId": order.link_id}
 
     def _cancel(self, args: dict[str, Any]) -> tuple[int, str, dict[str, Any]]:
+        if self.ignore_cancels:
+            return 10016, "service unavailable", {}
         order = self._find(args)
         if order is None or not order.is_open:
             return 110001, "order not exists or too late to cancel", {}
@@ -616,10 +632,21 @@ class BybitVenueCore:
 
     # -- matching (driven by the test) -----------------------------------------------------------
 
-    async def fill(self, link_id: str, qty: str | None = None, price: str | None = None) -> None:
-        """Execute ``qty`` (default: all that is left) of an order at ``price`` (its price)."""
+    async def fill(
+        self,
+        link_id: str,
+        qty: str | None = None,
+        price: str | None = None,
+        exec_ms: int | None = None,
+        push: bool = True,
+    ) -> None:
+        """Execute ``qty`` (default: all that is left) of an order at ``price`` (its price).
+
+        ``exec_ms``: the exchange's execution time (default now); ``push=False``: the private
+        stream loses the update (only REST queries show it).
+        """
         order = next(o for o in self.orders.values() if o.link_id == link_id)
-        await self._execute(order, Decimal(qty) if qty else order.leaves, price)
+        await self._execute(order, Decimal(qty) if qty else order.leaves, price, exec_ms, push)
 
     async def trigger_stop(self, order_id: str, price: str) -> None:
         """Trigger a conditional order and execute it at ``price``."""
@@ -627,13 +654,20 @@ class BybitVenueCore:
         order.status = "New"
         await self._execute(order, order.qty - order.filled, price)
 
-    async def _execute(self, order: VenueOrder, qty: Decimal, price: str | None) -> None:
+    async def _execute(
+        self,
+        order: VenueOrder,
+        qty: Decimal,
+        price: str | None,
+        exec_ms: int | None = None,
+        push: bool = True,
+    ) -> None:
         px = Decimal(price) if price else order.price
         assert px is not None and qty > 0 and order.is_open
         order.filled += qty
         order.fill_value += qty * px
         order.status = "Filled" if order.filled >= order.qty else "PartiallyFilled"
-        order.updated_ms = now = _ms()
+        order.updated_ms = now = exec_ms or _ms()
         maker = order.order_type == "Limit"
         fee = qty * px * (Decimal("0.0002") if maker else Decimal("0.00055"))
         execution = {
@@ -680,12 +714,14 @@ class BybitVenueCore:
         if new == 0:
             avg, ts = Decimal(0), 0
         self.positions[order.symbol] = (new, avg, ts)
-        await self.push_private("order", [order.to_bybit()])
-        await self.push_private("execution", [execution])
-        await self._native_stop(order, new)
-        await self.push_private("position", [self._position(order.symbol)])
+        if push:
+            await self.push_private("order", [order.to_bybit()])
+            await self.push_private("execution", [execution])
+        await self._native_stop(order, new, push)
+        if push:
+            await self.push_private("position", [self._position(order.symbol)])
 
-    async def _native_stop(self, order: VenueOrder, position: Decimal) -> None:
+    async def _native_stop(self, order: VenueOrder, position: Decimal, push: bool = True) -> None:
         """Entire-position ("Full") TP/SL: one conditional stop, resized to the position."""
         symbol = order.symbol
         stop = next(
@@ -728,7 +764,8 @@ class BybitVenueCore:
             close_on_trigger=True,
         )
         self.orders[stop.order_id] = stop
-        await self.push_private("order", [stop.to_bybit()])
+        if push:
+            await self.push_private("order", [stop.to_bybit()])
 
     # -- websockets ------------------------------------------------------------------------------
 
@@ -813,8 +850,13 @@ class BybitVenueCore:
 class BybitVenue:
     """:class:`BybitVenueCore` in a background thread with a synchronous API (tests)."""
 
-    def __init__(self, symbols: tuple[str, ...] = ("ETHUSDT",), balance: str = "10000") -> None:
-        self.core = BybitVenueCore(symbols, balance)
+    def __init__(
+        self,
+        symbols: tuple[str, ...] = ("ETHUSDT",),
+        balance: str = "10000",
+        specs_path: Path | None = None,
+    ) -> None:
+        self.core = BybitVenueCore(symbols, balance, specs_path)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
@@ -855,9 +897,16 @@ class BybitVenue:
         """The REST base URL."""
         return f"http://{HOST}:{self.core.http_port}"
 
-    def fill(self, link_id: str, qty: str | None = None, price: str | None = None) -> None:
+    def fill(
+        self,
+        link_id: str,
+        qty: str | None = None,
+        price: str | None = None,
+        exec_ms: int | None = None,
+        push: bool = True,
+    ) -> None:
         """Execute (part of) an order; see :meth:`BybitVenueCore.fill`."""
-        self._call(self.core.fill(link_id, qty, price))
+        self._call(self.core.fill(link_id, qty, price, exec_ms, push))
 
     def trigger_stop(self, order_id: str, price: str) -> None:
         """Trigger and execute a conditional order."""
