@@ -78,6 +78,7 @@ from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.enums import PositionSide
 from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.enums import TriggerType
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import InstrumentId
@@ -276,11 +277,36 @@ class PaperExecutionClient(SandboxExecutionClient):
             )
         super().on_data(data)
 
+    def _cancel_market_remainder(self, event: Any) -> None:
+        """The unfilled rest of a market order is cancelled, as Bybit does.
+
+        With liquidity consumption the simulated venue fills a market order only up to what the
+        prints offer and silently drops the rest, leaving the order "open" for ever. Bybit
+        cancels the rest of a market order it cannot fill within its price band: report the
+        same, so the strategy re-sends what is left and nothing waits on a phantom order.
+        """
+        if not isinstance(event, OrderFilled) or event.order_type != OrderType.MARKET:
+            return
+        order = self._cache.order(event.client_order_id)
+        if order is None or not order.is_open or order.venue != self.venue:
+            return
+        working = {o.client_order_id for o in self.exchange.get_open_orders(order.instrument_id)}
+        if order.client_order_id in working:
+            return  # still working at the simulated venue
+        self.generate_order_canceled(
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            ts_event=self._clock.timestamp_ns(),
+        )
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def connect(self) -> None:
         """Connect the sandbox; listen for events (to save) and for reconciliation's end."""
         super().connect()
+        self._msgbus.subscribe(topic="events.order.*", handler=self._cancel_market_remainder)
         if self._state_path is None:
             return
         for topic in ("events.order.*", "events.position.*", "events.account.*"):

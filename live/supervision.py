@@ -113,6 +113,8 @@ class Supervisor:
         """Supervise until the node stops (cancel the task to end it)."""
         deadline = self._clock() + self.config.startup_timeout_s
         while not self.node.trader.is_running:
+            if self._stopping():
+                return  # Ctrl-C / SIGTERM during the start: not a failure
             if self._clock() > deadline:
                 self._fail(
                     f"trader not RUNNING {self.config.startup_timeout_s:.0f} s after start "
@@ -131,6 +133,8 @@ class Supervisor:
     async def _watch(self, poll_s: float) -> None:
         flat_deadline: float | None = None
         while True:
+            if self._stopping():
+                return  # an orderly stop (signal, flatten): strategies stop first, legitimately
             stopped = [name for name, s in self.built.strategies.items() if not s.is_running]
             if not self.node.trader.is_running or stopped:
                 what = f"strategies stopped: {', '.join(stopped)}" if stopped else "trader stopped"
@@ -154,6 +158,11 @@ class Supervisor:
             await asyncio.sleep(poll_s)
 
     # -- checks ------------------------------------------------------------------------------------
+
+    def _stopping(self) -> bool:
+        # The kernel sets this before it stops the trader (nautilus_trader 1.231 has no public
+        # accessor); a stop we did not ask for is told apart by it.
+        return bool(getattr(self.node.kernel, "_is_stopping", False))
 
     def _feed_stats(self) -> Any:
         try:

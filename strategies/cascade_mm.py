@@ -49,8 +49,10 @@ nothing below runs)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -134,15 +136,22 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     """
     Write ``data`` as JSON so that a reader (or a crash) sees the old file or the new one,
     never a torn one: a temporary file in the same folder, flushed to disk, then renamed.
+    The temporary name is unique per call, so writes that interleave (events published while a
+    save is under way) never rename each other's file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_json(path: str | Path) -> dict[str, Any] | None:
@@ -499,6 +508,7 @@ class CascadeMarketMaker(Strategy):
         self._sl_id: ClientOrderId | None = None
         self._stop_attempts = 0  # stops refused for a transient reason, this trade
         self._stop_given_up = False  # a stop refused for good: the position was closed instead
+        self._closing = False  # closed at market (timeout, refused stop, flatten): no new exits
 
     @property
     def _timer_entry(self) -> str:
@@ -903,15 +913,15 @@ class CascadeMarketMaker(Strategy):
             return "no dominant side (equal notional)"
         if self._entry_id is not None or not self.portfolio.is_flat(self.instrument_id):
             return "position or entry already working"
+        for gate in self._entry_gates:  # the node's rules (kill switch first) take precedence
+            reason = gate(self, now)
+            if reason is not None:
+                return reason
         if now < self._cooldown_until_ns:
             return f"cooldown for {(self._cooldown_until_ns - now) / NS_PER_S:.0f} s"
         reason = self.sessions.blocked(now)
         if reason is not None:
             return reason
-        for gate in self._entry_gates:
-            reason = gate(self, now)
-            if reason is not None:
-                return reason
         account = self.portfolio.account(self.instrument_id.venue)
         if account is None:
             return "no account"
@@ -1245,6 +1255,16 @@ class CascadeMarketMaker(Strategy):
         # A partial take-profit: the stop keeps protecting exactly what is still open (and vice
         # versa). A full one closed the position: on_position_closed cancels the rest.
         self._sync_exits()
+        if order is not None and order.order_type == OrderType.MARKET and not order.is_closed:
+            # A market close that filled only in part (Bybit cancels the rest of a market order
+            # beyond its slippage band; a simulated venue fills what the prints cover): send the
+            # remainder again shortly rather than leave it open.
+            role = self._role(order)
+            self._retry_later(lambda: self._close_remainder(role))
+
+    def _close_remainder(self, reason: str) -> None:
+        if self._open_position() is not None:
+            self._close_at_market(reason)
 
     # -- exits: one take-profit and one stop per position ----------------------------------------
 
@@ -1264,7 +1284,7 @@ class CascadeMarketMaker(Strategy):
         exchange holds and resizes the stop itself.
         """
         position = self._open_position()
-        if position is None or self.instrument is None:
+        if position is None or self.instrument is None or self._closing:
             return
         target = position.quantity.as_decimal()
         fill_px = (
@@ -1348,6 +1368,7 @@ class CascadeMarketMaker(Strategy):
         self._close_at_market(TIMEOUT)
 
     def _close_at_market(self, reason: str) -> None:
+        self._closing = True
         self._cancel(self._order(self._entry_id))
         for order_id in self._exit_ids:
             self._cancel(self._order(order_id))
