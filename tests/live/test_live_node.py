@@ -252,13 +252,18 @@ def test_an_entry_older_than_its_timeout_is_cancelled_at_restart(
     run_live(server, venue, tmp_path, "s1", place_entry)
     venue.set(ignore_cancels=False)
     (tmp_path / "state" / "mainnet" / "strategies.json").unlink()  # not even the state file
+    (entry,) = venue.open_orders()
+    venue.run(lambda: setattr(entry, "created_ms", entry.created_ms - 60_000))  # a minute old
+    seen: dict = {}
 
     async def restart(built: BuiltNode) -> None:
+        started = time.monotonic()
         await wait_for(lambda: not venue.open_orders(), "the cancel")
+        seen["after_s"] = time.monotonic() - started
 
-    # The venue accepted it at its createdTime; with a 1 s timeout it is stale on restart.
-    time.sleep(1.2)
-    run_live(server, venue, tmp_path, "s2", restart, "strategy.defaults.entry_timeout_s=1")
+    # Bybit reports when it accepted the order (createdTime): 60 s old, 30 s timeout.
+    run_live(server, venue, tmp_path, "s2", restart, "strategy.defaults.entry_timeout_s=30")
+    assert seen["after_s"] < 2.0  # at once, not 30 s after the restart
     assert of(events(tmp_path, "s2"), "entry_expired_offline")
 
 
