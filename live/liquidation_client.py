@@ -34,8 +34,15 @@ Design
 
 Robustness
 ----------
-* ``{"op":"ping"}`` every ``ping_interval_s`` (Bybit drops silent connections). A connection that
-  receives nothing for ``pong_timeout_s`` after a ping is aborted: half-open TCP never errors.
+* ``{"op":"ping"}`` every ``ping_interval_s`` (5 s; Bybit drops silent connections). A connection
+  that receives nothing for ``pong_timeout_s`` (3 s) after a ping is aborted: half-open TCP never
+  errors. A dead connection is thus replaced within 8 s, inside a cascade.
+* Pongs prove the socket, not the feed: an always-busy topic (``heartbeat_topic``, linear
+  ``tickers`` every 100 ms) rides on the same connection, and no push of any topic for
+  ``stall_timeout_s`` while it is subscribed replaces the connection (every topic resubscribed).
+* A subscription Bybit refuses (``success: false`` for the request's ``req_id``) is not reported
+  as subscribed: it is retried alone with doubling backoff and listed in ``refused_topics``
+  (status lines, health endpoint, alerts).
 * After a drop: reconnect with exponential backoff (``reconnect_initial_s`` doubling up to
   ``reconnect_max_s``; reset once a connection opens), then resubscribe every topic.
 * A reconnection can replay events already delivered. Each event's key (symbol, event time,

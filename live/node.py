@@ -37,15 +37,29 @@ no keys). ``<state_dir>/``: ``strategies.json`` (restart state of the strategies
 :class:`liqcascade.strategies.cascade_mm.StrategyStateFile`) and, paper only, ``paper_venue.json``
 (the simulated venue). Live state goes to ``<state_dir>/<env>/``: demo and mainnet never share.
 
+Supervision, controls, alerts
+-----------------------------
+:func:`run` supervises the node (:mod:`liqcascade.live.supervision`): not RUNNING within
+``[timeouts] startup``, or a trader or strategy that stops, ends the run with
+:class:`~liqcascade.live.supervision.NodeFailedError` (the CLI exits 3) so systemd or Docker
+restarts it (``deploy/``). Entry gates from ``[risk]`` and ``[controls]``
+(:mod:`liqcascade.live.controls`) and the kill switch (``halt.json``, ``flatten_command`` /
+``resume_command``) are added to every strategy; alerts go through Apprise
+(:mod:`liqcascade.live.alerts`), health and metrics to ``[health]``
+(:mod:`liqcascade.live.health`).
+
 Ctrl-C (SIGINT) or SIGTERM
 --------------------------
 The framework's signal handler stops the node: each strategy's ``on_stop`` cancels a working
 entry and writes its state; an open position is left as it is, with its reduce-only TP and SL
 working at the venue (Bybit keeps them; the paper venue saves them), so it stays protected
 while the node is down. What does not survive is the max-hold timer (timers live in the
-process): the next start re-arms it from the persisted first fill time and closes at market at
-once when the deadline has passed meanwhile. After ``timeout_post_stop`` the clients
-disconnect (the paper venue writes its final state) and the process exits.
+process): the next start re-arms it from the exchange's first fill time (persisted, or rebuilt
+from Bybit's execution history by the startup reconciliation) and closes at market at once when
+the deadline has passed meanwhile. On mainnet the stop is Bybit's own (carried by the entry),
+so even an entry that fills while the process is down is protected. After
+``timeout_post_stop`` the clients disconnect (the paper venue writes its final state) and the
+process exits.
 
 Restart
 -------
