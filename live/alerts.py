@@ -79,23 +79,31 @@ class Alerts:
         prefix: str = "liqcascade",
         log: Any = None,
     ) -> None:
-        import apprise  # an optional extra only the live commands need
-
         self.prefix = prefix
         self.sent: list[Alert] = []
         self._lock = threading.Lock()
-        self._apprise = apprise.Apprise()
-        for url in alert_urls() if urls is None else urls:
-            if not self._apprise.add(url):
-                scheme = url.split("://", 1)[0]
-                raise ValueError(f"{ALERT_URLS_ENV}: a {scheme}:// URL Apprise cannot use")
+        self._apprise: Any = None
+        urls = alert_urls() if urls is None else list(urls)
+        if urls:
+            try:
+                import apprise  # the `live` extra: only needed once a URL is configured
+            except ImportError as e:
+                raise ValueError(
+                    f"{ALERT_URLS_ENV} is set but Apprise is not installed: "
+                    'pip install "nautilus-liquidation-cascades[live]"'
+                ) from e
+            self._apprise = apprise.Apprise()
+            for url in urls:
+                if not self._apprise.add(url):
+                    scheme = url.split("://", 1)[0]
+                    raise ValueError(f"{ALERT_URLS_ENV}: a {scheme}:// URL Apprise cannot use")
         self._log = log
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
 
     @property
     def enabled(self) -> bool:
         """Whether any notification URL is configured."""
-        return len(self._apprise) > 0
+        return self._apprise is not None and len(self._apprise) > 0
 
     def send(self, kind: str, body: str) -> None:
         """Log and (in the background) notify ``kind`` with ``body``. Never raises."""

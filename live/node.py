@@ -945,7 +945,11 @@ def startup_checks(built: BuiltNode) -> None:
 
 
 def _run_checked(built: BuiltNode, stop_when_flat: bool = False) -> Supervisor:
-    alerts = Alerts(prefix=built.spec.trader_id)
+    try:
+        alerts = Alerts(prefix=built.spec.trader_id)
+    except ValueError as e:  # a bad or unusable alert URL: named, before anything trades
+        built.node.dispose()
+        raise ConfigError(str(e)) from e
     try:
         startup_checks(built)
     except ClockDriftError as e:
