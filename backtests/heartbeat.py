@@ -14,9 +14,13 @@ time. The engine handles the heartbeat first: its timer loop fires every timer d
 before that print. A heartbeat changes no book (it is custom data nobody subscribes to), and it
 cannot tie with a trade (whole microseconds) or a liquidation (``+1 ns``).
 
-Fidelity limit: an order due in the same nanosecond as the heartbeat itself (``print - 1 ns``)
-is still matched after the print; order latencies are whole milliseconds, so this needs a
-timer created at ``print - 1 ns - latency``, which no strategy event can produce.
+Fidelity limits: one heartbeat covers one timer created in a settle. A chain - a timer set in a
+settle by an event of an order that was itself sent from such a timer (e.g. a stop refused,
+retried after a delay, refused again) - can still meet a print one step late. The strategy
+keeps such chains out of backtests: a stop refused because its trigger is in the market is
+closed at once, not retried. An order due in the same nanosecond as the heartbeat
+(``print - 1 ns``) is matched after the print; latencies are whole milliseconds, so no
+strategy event produces one.
 """
 
 # NB: no ``from __future__ import annotations`` here: customdataclass reads real annotations.

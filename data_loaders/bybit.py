@@ -61,6 +61,7 @@ time, never before the match.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,13 @@ def _number(event: dict[str, Any], key: str) -> float:
         raise MessageError(f"missing field '{key}'") from None
     except (TypeError, ValueError):
         raise MessageError(f"field '{key}' is not a number: {event[key]!r}") from None
+    return value
+
+
+def _positive(event: dict[str, Any], key: str) -> float:
+    value = _number(event, key)
+    if not 0 < value < math.inf:  # also rejects NaN
+        raise MessageError(f"field '{key}' must be a finite positive number, got {event[key]!r}")
     return value
 
 
@@ -232,8 +240,10 @@ def _parse_events(
             LiquidationRecord(
                 symbol=symbol,
                 side=_side(event.get(side_key)),
-                price=_number(event, price_key),
-                quantity=_number(event, size_key),
+                # NaN, infinities (1e400 parses as inf), zero and negatives are malformed: two
+                # infinite-notional events would otherwise declare a cascade.
+                price=_positive(event, price_key),
+                quantity=_positive(event, size_key),
                 ts_event=ts_event,
                 ts_init=int(liquidation_ts_init(ts_event, known)),
             )
@@ -478,13 +488,6 @@ class TradePrint(NamedTuple):
     trade_id: str
     ts_event: int
     ts_init: int
-
-
-def _positive(event: dict[str, Any], key: str) -> float:
-    value = _number(event, key)
-    if not value > 0:  # also rejects NaN
-        raise MessageError(f"field '{key}' must be positive, got {event[key]!r}")
-    return value
 
 
 def parse_trade_event(event: Any, recv_ts_ns: int) -> TradePrint:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import click
 
+#: Exit code of a node that could not trade (startup timeout, stopped trader, clock drift):
+#: systemd's Restart=on-failure restarts it.
+NODE_FAILED_EXIT = 3
 CONFIG_HELP = "A config file, or the name of a shipped preset (e.g. backtest_sample)."
 
 
@@ -389,11 +392,14 @@ def paper(config: str, overrides: tuple[str, ...]) -> None:
     """
     from liqcascade.backtests.run_config import ConfigError
     from liqcascade.live.node import paper_command
+    from liqcascade.live.supervision import NodeFailedError
 
     try:
         paper_command(config, overrides)
     except ConfigError as e:
         _fail(f"{config}: {e}")
+    except NodeFailedError as e:
+        _fail(f"node failed: {e}", code=NODE_FAILED_EXIT)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -412,11 +418,53 @@ def live(config: str, env: str, confirm_mainnet: bool, overrides: tuple[str, ...
     """
     from liqcascade.backtests.run_config import ConfigError
     from liqcascade.live.node import live_command
+    from liqcascade.live.supervision import NodeFailedError
 
     try:
         live_command(config, env, confirm_mainnet, overrides)
     except ConfigError as e:
         _fail(f"{config}: {e}")
+    except NodeFailedError as e:
+        _fail(f"node failed: {e}", code=NODE_FAILED_EXIT)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--config", "config", required=True, help=CONFIG_HELP)
+@click.option("--env", type=click.Choice(["demo", "mainnet"]), help="Live nodes only.")
+@click.argument("overrides", nargs=-1)
+def flatten(config: str, env: str | None, overrides: tuple[str, ...]) -> None:
+    """Kill switch: halt new entries (persisted), cancel every order, close every position.
+
+    The halt survives restarts until `liqcascade resume`. Exits 0 once the account is flat,
+    non-zero if something is still open.
+    """
+    from liqcascade.backtests.run_config import ConfigError
+    from liqcascade.live.node import flatten_command
+    from liqcascade.live.supervision import NodeFailedError
+
+    try:
+        flatten_command(config, env, overrides=overrides)
+    except ConfigError as e:
+        _fail(f"{config}: {e}")
+    except NodeFailedError as e:
+        _fail(f"flatten failed: {e}", code=NODE_FAILED_EXIT)
+    click.echo("flat; new entries halted until `liqcascade resume`")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--config", "config", required=True, help=CONFIG_HELP)
+@click.option("--env", type=click.Choice(["demo", "mainnet"]), help="Live nodes only.")
+@click.argument("overrides", nargs=-1)
+def resume(config: str, env: str | None, overrides: tuple[str, ...]) -> None:
+    """Lift the halt set by `liqcascade flatten`: new entries are allowed again."""
+    from liqcascade.backtests.run_config import ConfigError
+    from liqcascade.live.node import resume_command
+
+    try:
+        lifted = resume_command(config, env, overrides)
+    except ConfigError as e:
+        _fail(f"{config}: {e}")
+    click.echo("halt lifted" if lifted else "no halt was set")
 
 
 @main.command()

@@ -24,10 +24,26 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
     url : str
         Websocket URL of Bybit's public linear stream (tests point it at a local server).
     ping_interval_s : float
-        Seconds between application-level ``{"op":"ping"}`` messages (Bybit asks for 20 s).
+        Seconds between application-level ``{"op":"ping"}`` messages (Bybit asks for at least
+        one every 20 s; more often is allowed).
     pong_timeout_s : float
         A connection that has received nothing (no pong, no push) this long after a ping is
-        treated as dead and replaced: a half-open TCP connection never reports an error.
+        treated as dead and replaced: a half-open TCP connection never reports an error. With
+        the defaults a dead connection is replaced within ``ping_interval_s + pong_timeout_s``
+        (8 s), well inside a cascade.
+    heartbeat_topic : str | None
+        An always-busy topic subscribed on the same connection (``{symbol}`` = the first
+        subscribed symbol; Bybit pushes linear ``tickers`` every 100 ms). It proves that the
+        connection still delivers *pushes* while the liquidation topic is quiet: pongs alone
+        only prove the socket. ``None`` disables stall detection.
+    stall_timeout_s : float
+        No push of any subscribed topic for this long, while the heartbeat topic is
+        subscribed, means the server stopped delivering: the connection is replaced (and every
+        topic resubscribed) even though pongs still arrive.
+    refusal_retry_initial_s, refusal_retry_max_s : float
+        A subscription Bybit refuses is retried after ``refusal_retry_initial_s``, doubling up
+        to ``refusal_retry_max_s``; meanwhile the topic is reported in ``refused_topics`` (status
+        lines, health endpoint, alerts), not as subscribed.
     reconnect_initial_s : float
         Delay before the first reconnection attempt after a drop; doubles per failed attempt.
     reconnect_max_s : float
@@ -63,8 +79,12 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
     """
 
     url: str = BYBIT_LINEAR_PUBLIC_URL
-    ping_interval_s: float = 20.0
-    pong_timeout_s: float = 10.0
+    ping_interval_s: float = 5.0
+    pong_timeout_s: float = 3.0
+    heartbeat_topic: str | None = "tickers.{symbol}"
+    stall_timeout_s: float = 5.0
+    refusal_retry_initial_s: float = 1.0
+    refusal_retry_max_s: float = 60.0
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
     open_timeout_s: float = 10.0
@@ -83,6 +103,9 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
         positive = (
             "ping_interval_s",
             "pong_timeout_s",
+            "stall_timeout_s",
+            "refusal_retry_initial_s",
+            "refusal_retry_max_s",
             "reconnect_initial_s",
             "reconnect_max_s",
             "open_timeout_s",
@@ -109,6 +132,12 @@ class PaperExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only=T
 
     Parameters
     ----------
+    fills : str
+        ``"conservative"`` (default, as the backtests): a resting limit fills only when a
+        print goes *through* its price, never at it (queue position unknown).
+        ``"optimistic"``: a print at the price fills too. Either way a print fills at most its
+        own size, once (liquidity consumption), and prints reach the simulated book without
+        their aggressor side, exactly as the backtests feed them.
     state_path : str, optional
         JSON file holding the simulated venue's open positions, working orders and balances,
         rewritten (atomically) after every order, position and account event and on
@@ -118,4 +147,9 @@ class PaperExecClientConfig(SandboxExecutionClientConfig, frozen=True, kw_only=T
 
     """
 
+    fills: str = "conservative"
     state_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.fills not in ("conservative", "optimistic"):
+            raise ValueError(f"fills must be conservative or optimistic, got {self.fills!r}")

@@ -70,12 +70,15 @@ from nautilus_trader.execution.reports import OrderStatusReport
 from nautilus_trader.execution.reports import PositionStatusReport
 from nautilus_trader.live.factories import LiveDataClientFactory
 from nautilus_trader.live.factories import LiveExecClientFactory
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.enums import OrderStatus
 from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.enums import PositionSide
 from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.enums import TriggerType
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import InstrumentId
@@ -197,16 +200,113 @@ class PaperExecutionClient(SandboxExecutionClient):
             clock=clock,
             config=config,
         )
+        self._rebuild_exchange(config, portfolio)
         self._state_path = path
         self._saved: dict[str, Any] | None = saved
         # Until reconciliation has restored the saved venue, saving would overwrite it.
         self._restored = saved is None
+
+    def _rebuild_exchange(self, config: PaperExecClientConfig, portfolio: PortfolioFacade) -> None:
+        """
+        The sandbox's simulated venue again, with the backtests' fill rules.
+
+        nautilus_trader 1.231's sandbox builds its ``SimulatedExchange`` with a default fill
+        model and no liquidity consumption: one 0.01 ETH print through a limit then fills the
+        whole order, and a paper session reports fills no backtest (nor Bybit) would. The
+        sandbox exposes neither option, so the exchange is rebuilt here with the same arguments
+        plus ``fill_model`` (``prob_fill_on_limit`` 0 = conservative) and
+        ``liquidity_consumption=True``.
+        """
+        from nautilus_trader.backtest.engine import SimulatedExchange
+        from nautilus_trader.backtest.execution_client import BacktestExecClient
+        from nautilus_trader.backtest.models import FillModel
+        from nautilus_trader.backtest.models import LatencyModel
+        from nautilus_trader.backtest.models import MakerTakerFeeModel
+        from nautilus_trader.model.enums import book_type_from_str
+        from nautilus_trader.model.objects import Money
+
+        old = self.exchange
+        self.exchange = SimulatedExchange(
+            venue=old.id,
+            oms_type=old.oms_type,
+            account_type=old.account_type,
+            starting_balances=[Money.from_str(b) for b in config.starting_balances],
+            base_currency=old.base_currency,
+            default_leverage=config.default_leverage,
+            leverages=config.leverages or {},
+            modules=[],
+            portfolio=portfolio,
+            msgbus=self._msgbus,
+            cache=self._cache,
+            clock=self.test_clock,
+            fill_model=FillModel(prob_fill_on_limit=0.0 if config.fills == "conservative" else 1.0),
+            fee_model=MakerTakerFeeModel(),
+            latency_model=LatencyModel(0),
+            book_type=book_type_from_str(config.book_type),
+            frozen_account=config.frozen_account,
+            bar_execution=config.bar_execution,
+            trade_execution=config.trade_execution,
+            reject_stop_orders=config.reject_stop_orders,
+            support_gtd_orders=config.support_gtd_orders,
+            support_contingent_orders=config.support_contingent_orders,
+            use_position_ids=config.use_position_ids,
+            use_random_ids=config.use_random_ids,
+            use_reduce_only=config.use_reduce_only,
+            use_message_queue=False,
+            liquidity_consumption=True,  # one print's size fills at most once
+        )
+        self._client = BacktestExecClient(
+            exchange=self.exchange, msgbus=self._msgbus, cache=self._cache, clock=self.test_clock
+        )
+        self.exchange.register_client(self._client)
+        self.exchange.initialize_account()
+
+    def on_data(self, data: Any) -> None:
+        """Prints reach the simulated book without their aggressor side (as in backtests: with
+        it, the trade-driven L1 book keeps a stale opposite side and fills resting limits at
+        prices the market has left)."""
+        if isinstance(data, TradeTick) and data.aggressor_side != AggressorSide.NO_AGGRESSOR:
+            data = TradeTick(
+                data.instrument_id,
+                data.price,
+                data.size,
+                AggressorSide.NO_AGGRESSOR,
+                data.trade_id,
+                data.ts_event,
+                data.ts_init,
+            )
+        super().on_data(data)
+
+    def _cancel_market_remainder(self, event: Any) -> None:
+        """The unfilled rest of a market order is cancelled, as Bybit does.
+
+        With liquidity consumption the simulated venue fills a market order only up to what the
+        prints offer and silently drops the rest, leaving the order "open" for ever. Bybit
+        cancels the rest of a market order it cannot fill within its price band: report the
+        same, so the strategy re-sends what is left and nothing waits on a phantom order.
+        """
+        if not isinstance(event, OrderFilled) or event.order_type != OrderType.MARKET:
+            return
+        order = self._cache.order(event.client_order_id)
+        if order is None or not order.is_open or order.venue != self.venue:
+            return
+        working = {o.client_order_id for o in self.exchange.get_open_orders(order.instrument_id)}
+        if order.client_order_id in working:
+            return  # still working at the simulated venue
+        self.generate_order_canceled(
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            ts_event=self._clock.timestamp_ns(),
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def connect(self) -> None:
         """Connect the sandbox; listen for events (to save) and for reconciliation's end."""
         super().connect()
+        self._msgbus.subscribe(topic="events.order.*", handler=self._cancel_market_remainder)
         if self._state_path is None:
             return
         for topic in ("events.order.*", "events.position.*", "events.account.*"):

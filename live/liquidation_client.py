@@ -35,8 +35,15 @@ Design
 
 Robustness
 ----------
-* ``{"op":"ping"}`` every ``ping_interval_s`` (Bybit drops silent connections). A connection that
-  receives nothing for ``pong_timeout_s`` after a ping is aborted: half-open TCP never errors.
+* ``{"op":"ping"}`` every ``ping_interval_s`` (5 s; Bybit drops silent connections). A connection
+  that receives nothing for ``pong_timeout_s`` (3 s) after a ping is aborted: half-open TCP never
+  errors. A dead connection is thus replaced within 8 s, inside a cascade.
+* Pongs prove the socket, not the feed: an always-busy topic (``heartbeat_topic``, linear
+  ``tickers`` every 100 ms) rides on the same connection, and no push of any topic for
+  ``stall_timeout_s`` while it is subscribed replaces the connection (every topic resubscribed).
+* A subscription Bybit refuses (``success: false`` for the request's ``req_id``) is not reported
+  as subscribed: it is retried alone with doubling backoff and listed in ``refused_topics``
+  (status lines, health endpoint, alerts).
 * After a drop: reconnect with exponential backoff (``reconnect_initial_s`` doubling up to
   ``reconnect_max_s``; reset once a connection opens), then resubscribe every topic.
 * A reconnection can replay events already delivered. Each event's key (symbol, event time,
@@ -100,6 +107,8 @@ from liqcascade.live.config import BybitLiquidationClientConfig
 
 TOPIC_PREFIX = "allLiquidation."
 PING_MESSAGE = '{"op":"ping"}'
+#: How often the watchdog looks at the connection (pings, dead/stalled, refusal retries).
+WATCHDOG_TICK_S = 0.25
 _PARSE_ERRORS = (MessageError, KeyError, TypeError, ValueError)
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
@@ -136,6 +145,14 @@ class FeedStats:
         Application pings sent and pongs received.
     subscribe_errors : int
         Subscribe/unsubscribe requests the server refused.
+    refused_topics : tuple[str, ...]
+        Topics refused and waiting for their retry (not subscribed).
+    subscribed : tuple[str, ...]
+        Topics the server acknowledged on the current connection.
+    stalls : int
+        Connections replaced because pushes stopped while pongs continued.
+    excluded_prints : int
+        Block (``BT``) and RPI trades dropped (not fillable on the order book).
     last_message_ns : int | None
         Receipt time of the last message (node clock), ``None`` before the first.
     trades : int
@@ -159,6 +176,10 @@ class FeedStats:
     last_message_ns: int | None
     trades: int = 0
     instruments: int = 0
+    refused_topics: tuple[str, ...] = ()
+    subscribed: tuple[str, ...] = ()
+    stalls: int = 0
+    excluded_prints: int = 0
 
 
 class RecentKeys:
@@ -288,6 +309,15 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         self._recent = RecentKeys(config.dedupe_window)
         self._recent_trades = RecentKeys(config.dedupe_window)
         self._last_rx_mono = 0.0
+        self._last_push_mono = 0.0
+        self._ping_sent_mono = 0.0
+        self._heartbeat: str | None = None  # the heartbeat topic, once a symbol is known
+        self._requests: dict[str, list[str]] = {}  # req_id -> topics (to know what was refused)
+        self._req_ids = 0
+        self._acked: set[str] = set()  # acknowledged on the current connection
+        self._refused: dict[str, tuple[float, float]] = {}  # topic -> (retry at, next delay)
+        self._stalls = 0
+        self._excluded_prints = 0
         self._messages = 0
         self._liquidations = 0
         self._malformed = 0
@@ -331,6 +361,10 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
             last_message_ns=self._last_message_ns,
             trades=self._trades,
             instruments=self._instruments,
+            refused_topics=tuple(sorted(self._refused)),
+            subscribed=tuple(sorted(self._acked)),
+            stalls=self._stalls,
+            excluded_prints=self._excluded_prints,
         )
 
     # -- LiveDataClient ------------------------------------------------------------------------
@@ -380,6 +414,18 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
             return
         self._topics[topic] = command.instrument_id
         await self._send_subscribe([topic])
+        await self._send_subscribe(self._new_heartbeat(topic))
+
+    def _new_heartbeat(self, topic: str) -> list[str]:
+        """The heartbeat topic, the first time a symbol is known (else nothing)."""
+        template = self._feed_config.heartbeat_topic
+        if template is None or self._heartbeat is not None:
+            return []
+        self._heartbeat = template.format(symbol=topic.split(".", 1)[1])
+        return [self._heartbeat]
+
+    def _wanted(self) -> list[str]:
+        return [*self._topics, *([self._heartbeat] if self._heartbeat else [])]
 
     async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
         try:
@@ -392,6 +438,7 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
             return
         self._topics[topic] = command.instrument_id
         await self._send_subscribe([topic])
+        await self._send_subscribe(self._new_heartbeat(topic))
 
     async def _unsubscribe_trade_ticks(self, command: UnsubscribeTradeTicks) -> None:
         try:
@@ -432,6 +479,8 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
 
     async def _drop_topic(self, topic: str) -> None:
         self._topics.pop(topic, None)
+        self._refused.pop(topic, None)
+        self._acked.discard(topic)
         ws = self._ws
         if ws is not None and topic in self._sent:
             self._sent.discard(topic)
@@ -492,7 +541,10 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         # the new one (and sends it itself) - never neither, never both.
         self._ws = ws
         self._sent = set()
-        self._last_rx_mono = time.monotonic()
+        self._acked = set()
+        self._requests = {}
+        self._last_rx_mono = self._last_push_mono = time.monotonic()
+        self._ping_sent_mono = 0.0
         if self._opened_once:
             self._reconnects += 1
             self._log.info(f"Reconnected ({self._reconnects})", LogColor.GREEN)
@@ -500,7 +552,9 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         assert self._first_open is not None
         self._first_open.set()
         await self._send_subscribe(list(self._topics))
-        self._ping_task = self._loop.create_task(self._ping_loop(ws), name=f"{self.id}-ping")
+        # The heartbeat in its own request: a refusal of one request must not hold back the other.
+        await self._send_subscribe([self._heartbeat] if self._heartbeat else [])
+        self._ping_task = self._loop.create_task(self._watchdog(ws), name=f"{self.id}-watchdog")
         try:
             async for raw in ws:
                 self._on_message(raw)
@@ -511,30 +565,49 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         if self._ws is ws:
             self._ws = None
             self._sent = set()
+            self._acked = set()
         if self._ping_task is not None:
             self._ping_task.cancel()
             self._ping_task = None
         ws.transport.abort()  # no-op when already closed; frees a half-open socket at once
 
-    async def _ping_loop(self, ws: ClientConnection) -> None:
+    async def _watchdog(self, ws: ClientConnection) -> None:
+        """Ping, replace a dead or stalled connection, retry refused subscriptions."""
         config = self._feed_config
-        check_after = min(config.pong_timeout_s, config.ping_interval_s)
-        await asyncio.sleep(config.ping_interval_s)
+        next_ping = time.monotonic() + config.ping_interval_s
         while True:
-            sent_at = time.monotonic()
-            if not await self._send(ws, PING_MESSAGE):
-                return
-            self._pings += 1
-            # Any message proves the connection alive, not only the pong: during a cascade the
+            await asyncio.sleep(WATCHDOG_TICK_S)
+            now = time.monotonic()
+            answered = self._last_rx_mono >= self._ping_sent_mono
+            if now >= next_ping and answered:  # one ping in flight at a time
+                if not await self._send(ws, PING_MESSAGE):
+                    return
+                self._pings += 1
+                self._ping_sent_mono, next_ping = now, now + config.ping_interval_s
+            # Any message proves the socket alive, not only the pong: during a cascade the
             # pong may queue behind pushes.
-            await asyncio.sleep(check_after)
-            if self._last_rx_mono < sent_at:
+            sent = self._ping_sent_mono
+            if sent and self._last_rx_mono < sent and now - sent > config.pong_timeout_s:
                 self._log.warning(
-                    f"Nothing received {check_after:.1f} s after a ping: dropping the connection"
+                    f"Nothing received {now - sent:.1f} s after a ping: replacing the connection"
                 )
                 ws.transport.abort()  # ends the read loop with ConnectionClosed -> reconnect
                 return
-            await asyncio.sleep(config.ping_interval_s - check_after)
+            if (
+                self._heartbeat in self._acked
+                and now - self._last_push_mono > config.stall_timeout_s
+            ):
+                self._stalls += 1
+                self._log.warning(
+                    f"No push for {now - self._last_push_mono:.1f} s although the connection "
+                    f"answers ({self._heartbeat} is always busy): replacing it"
+                )
+                ws.transport.abort()
+                return
+            due = [t for t, (at, _) in self._refused.items() if at <= now and t in self._wanted()]
+            for topic in due:  # one request each: a refusal names no topic reliably
+                self._log.info(f"Retrying refused subscription {topic}")
+                await self._send_subscribe([topic])
 
     async def _send_subscribe(self, topics: list[str]) -> None:
         ws = self._ws
@@ -543,7 +616,12 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         new = [t for t in topics if t not in self._sent]
         self._sent.update(new)  # before awaiting: see ``_session``
         for chunk in batched(new, self._feed_config.subscribe_batch):
-            await self._send(ws, {"op": "subscribe", "args": list(chunk)})
+            if not chunk:
+                continue
+            self._req_ids += 1
+            req_id = str(self._req_ids)
+            self._requests[req_id] = list(chunk)
+            await self._send(ws, {"req_id": req_id, "op": "subscribe", "args": list(chunk)})
 
     async def _send(self, ws: ClientConnection, message: dict[str, Any] | str) -> bool:
         text = message if isinstance(message, str) else _encoder.encode(message).decode()
@@ -580,6 +658,9 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         if topic is None:
             self._on_control(message)
             return
+        self._last_push_mono = time.monotonic()
+        if topic == self._heartbeat:
+            return  # it only proves that pushes flow
         instrument_id = self._topics.get(topic) if isinstance(topic, str) else None
         if instrument_id is None:
             self._skip_unknown(f"topic {topic!r} not subscribed")
@@ -597,12 +678,34 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         op = message.get("op")
         if op in ("ping", "pong"):  # Bybit answers {"op":"ping"} with op "ping", ret_msg "pong"
             self._pongs += 1
-        elif op in ("subscribe", "unsubscribe"):
+        elif op == "subscribe":
+            self._on_subscribe_reply(message)
+        elif op == "unsubscribe":
             if message.get("success") is False:
                 self._subscribe_errors += 1
                 self._log.error(f"Bybit refused {op}: {message.get('ret_msg')!r}")
         else:
             self._skip_unknown(f"message without topic: {message!r:.200}")
+
+    def _on_subscribe_reply(self, message: dict[str, Any]) -> None:
+        """Acknowledged topics are subscribed; refused ones are retried with backoff."""
+        topics = self._requests.pop(str(message.get("req_id", "")), [])
+        text = str(message.get("ret_msg") or "")
+        if message.get("success") is False:
+            self._subscribe_errors += 1
+        if message.get("success") is not False or "already subscribed" in text:
+            self._acked.update(topics)
+            for topic in topics:
+                self._refused.pop(topic, None)
+            return
+        now = time.monotonic()
+        config = self._feed_config
+        for topic in topics or ["?"]:
+            self._sent.discard(topic)
+            self._acked.discard(topic)
+            _, delay = self._refused.get(topic, (0.0, config.refusal_retry_initial_s))
+            self._refused[topic] = (now + delay, min(delay * 2, config.refusal_retry_max_s))
+            self._log.error(f"Bybit refused {topic}: {text!r}; retrying in {delay:.1f} s")
 
     def _salvage(self, message: dict[str, Any], recv_ns: int) -> list[LiquidationRecord]:
         """Parse the events of a push one by one, keeping the good ones (one bad event spoils
@@ -659,6 +762,11 @@ class BybitLiquidationDataClient(LiveMarketDataClient):
         instrument_id: InstrumentId,
         recv_ns: int,
     ) -> None:
+        events = message.get("data")
+        if isinstance(events, list) and not all(is_book_trade(e) for e in events):
+            kept = [e for e in events if is_book_trade(e)]
+            self._excluded_prints += len(events) - len(kept)
+            message = {**message, "data": kept}
         try:
             records = parse_trade_message(message, recv_ns)
         except _PARSE_ERRORS:

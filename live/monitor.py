@@ -137,6 +137,7 @@ def liquidation_client_of(node: TradingNode, client_id: str = DEFAULT_CLIENT) ->
 class StatusSnapshot:
     """One status sample (the fields of the ``status`` event)."""
 
+    trader: str | None
     client: str
     connected: bool | None
     messages: int | None
@@ -157,8 +158,9 @@ class StatusSnapshot:
             return "n/a" if value is None else format(value, spec)
 
         state = {True: "connected", False: "DISCONNECTED", None: "no feed"}[self.connected]
+        trader = f"trader={self.trader} " if self.trader is not None else ""
         return (
-            f"status {self.client} {state} reconnects={fmt(self.reconnects)}"
+            f"status {trader}{self.client} {state} reconnects={fmt(self.reconnects)}"
             f" msgs/s={fmt(self.messages_per_s, '.1f')} liquidations={fmt(self.liquidations)}"
             f" last_liquidation_age={fmt(self.last_liquidation_age_s, '.1f')}s"
             f" open_orders={fmt(self.open_orders)} open_positions={fmt(self.open_positions)}"
@@ -188,6 +190,10 @@ class StatusMonitor:
         Name of the monitored client in the events.
     clock_ns : Callable[[], int]
         Wall clock, UNIX ns.
+    trader_state : Callable[[], str], optional
+        The trader's state name. Until it is ``RUNNING`` the venue has not been reconciled:
+        status lines then say so and report open orders and positions as unknown (``null``),
+        never as 0.
     log : Callable[[str], None], optional
         Receives each status line (default: the ``liqcascade.monitor`` logger at INFO).
 
@@ -202,8 +208,10 @@ class StatusMonitor:
         client: str = DEFAULT_CLIENT,
         clock_ns: Callable[[], int] = time.time_ns,
         log: Callable[[str], None] | None = None,
+        trader_state: Callable[[], str] | None = None,
     ) -> None:
         self.events = _as_event_log(event_log)
+        self._trader_state = trader_state
         self._feed_stats = feed_stats
         self._cache = cache
         self._portfolio = portfolio
@@ -295,7 +303,8 @@ class StatusMonitor:
             age = max(0.0, (now - self._last_liquidation_ns) / NS_PER_S)
         open_orders = open_positions = None
         realized = unrealized = None
-        if self._cache is not None:
+        trader = self._trader_state() if self._trader_state is not None else None
+        if self._cache is not None and trader in (None, "RUNNING"):
             open_orders = len(self._cache.orders_open())
             open_positions = len(self._cache.positions_open())
             realized = self._realized_today(now)
@@ -303,6 +312,7 @@ class StatusMonitor:
             unrealized = self._unrealized()
         total = None if realized is None else realized + (unrealized or 0.0)
         return StatusSnapshot(
+            trader=trader,
             client=self.client,
             connected=self._connected if stats is not None else None,
             messages=messages,
@@ -324,7 +334,7 @@ class StatusMonitor:
             snap = self.snapshot(now)
         except Exception as e:  # monitoring must never take the node down
             self._log(f"status: snapshot failed: {type(e).__name__}: {e}")
-            snap = StatusSnapshot(self.client, *([None] * 11))
+            snap = StatusSnapshot(None, self.client, *([None] * 11))
         self._log(snap.line())
         fields = asdict(snap)
         fields.pop("client")

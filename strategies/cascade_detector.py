@@ -161,6 +161,41 @@ class CascadeDetector:
         """The notional threshold in force."""
         return self._threshold
 
+    def history(self) -> dict[str, object]:
+        """What the rolling threshold has learnt, as plain JSON-able values (for restarts)."""
+        return {
+            "notionals": list(self._notionals),
+            "seen": self._seen,
+            "threshold": self._threshold,
+            "next_refresh_ns": self._next_refresh_ns,
+        }
+
+    def restore(self, saved: dict[str, object]) -> None:
+        """
+        Continue from :meth:`history` of an earlier run (a restarted live node).
+
+        Only the threshold's inputs come back: an open cascade window does not survive a
+        restart (its events are minutes old at best, and the window rules stay untouched).
+
+        Raises
+        ------
+        ValueError
+            If ``saved`` is not a :meth:`history` record.
+
+        """
+        try:
+            notionals = [float(v) for v in saved["notionals"]]  # type: ignore[union-attr]
+            seen = int(saved["seen"])  # type: ignore[call-overload]
+            threshold = float(saved["threshold"])  # type: ignore[arg-type]
+            next_refresh = saved.get("next_refresh_ns")
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a detector history: {e}") from e
+        self._notionals.clear()
+        self._notionals.extend(notionals)  # the deque keeps the newest `history` of them
+        self._seen = seen
+        self._threshold = threshold if threshold > 0 else self.params.warm_threshold
+        self._next_refresh_ns = int(next_refresh) if next_refresh is not None else None  # type: ignore[call-overload]
+
     def _maybe_refresh(self, ts_ns: int) -> None:
         if self._next_refresh_ns is None:
             self._next_refresh_ns = ts_ns - ts_ns % self._refresh_ns + self._refresh_ns

@@ -49,9 +49,12 @@ nothing below runs)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import warnings
+from collections.abc import Callable
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -60,6 +63,7 @@ from typing import Any
 from msgspec.structs import force_setattr
 from nautilus_trader.common.component import TestClock
 from nautilus_trader.common.config import NonNegativeFloat
+from nautilus_trader.common.config import NonNegativeInt
 from nautilus_trader.common.config import PositiveFloat
 from nautilus_trader.common.config import PositiveInt
 from nautilus_trader.common.events import TimeEvent
@@ -70,13 +74,17 @@ from nautilus_trader.model.data import DataType
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.enums import OrderStatus
 from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.enums import TriggerType
+from nautilus_trader.model.events import OrderAccepted
 from nautilus_trader.model.events import OrderCanceled
 from nautilus_trader.model.events import OrderExpired
 from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.events import OrderModifyRejected
 from nautilus_trader.model.events import OrderRejected
+from nautilus_trader.model.events import OrderUpdated
 from nautilus_trader.model.events import PositionClosed
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import ClientOrderId
@@ -106,22 +114,45 @@ from liqcascade.strategies.trading_gate import week_start
 NS_PER_S = 1_000_000_000
 NO_AGGRESSOR = AggressorSide.NO_AGGRESSOR
 ENTRY, TAKE_PROFIT, STOP_LOSS, TIMEOUT = "ENTRY", "TP", "SL", "TIMEOUT"
+FLATTEN = "FLATTEN"  # closed by the operator's kill switch
 STATE_VERSION = 1
+HISTORY_SAVE_NS = 60 * NS_PER_S
+#: Bybit's ``slTriggerBy`` for each allowed ``stop_trigger`` (native stops only).
+NATIVE_TRIGGERS = {
+    "LAST_PRICE": "LastPrice",
+    "MARK_PRICE": "MarkPrice",
+    "INDEX_PRICE": "IndexPrice",
+}
+#: The reason Bybit gives when it cancels a post-only order that would take liquidity. On the
+#: mainnet (trade websocket) path nautilus_trader 1.231 reports it as ``OrderRejected`` with
+#: ``due_post_only=False``; the demo (REST) path sets the flag. Both mean the same here.
+POST_ONLY_REJECT_REASON = "EC_PostOnlyWillTakeLiquidity"
+#: Substrings of a stop's rejection that mean its trigger is already crossed: the stop would
+#: have fired, so the position is closed at once (Bybit 110092/110093, "expect Rising/Falling";
+#: the framework's simulated venue - backtests and the paper sandbox - says "was in the market").
+CROSSED_STOP_REJECTIONS = ("110092", "110093", "expect rising", "expect falling", "in the market")
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """
     Write ``data`` as JSON so that a reader (or a crash) sees the old file or the new one,
     never a torn one: a temporary file in the same folder, flushed to disk, then renamed.
+    The temporary name is unique per call, so writes that interleave (events published while a
+    save is under way) never rename each other's file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_json(path: str | Path) -> dict[str, Any] | None:
@@ -206,6 +237,11 @@ class StrategyStateFile:
         return records
 
 
+def _accepted_ns(order: Order) -> int | None:
+    """When the venue accepted ``order`` (its report's time for a reconciled order)."""
+    return next((e.ts_event for e in order.events if isinstance(e, OrderAccepted)), None)
+
+
 class OptimisticFillsWarning(UserWarning):
     """A backtest's data lets the engine fill more than the market would have."""
 
@@ -222,6 +258,9 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
         Large-liquidation notional (USDT) until enough history exists for the rolling quantile.
     liquidation_client_id : str
         Data client publishing ``LiquidationData`` (backtest data config / live client name).
+    trades_client_id : str | None
+        With ``subscribe_trades``: the data client to take trades from (``None``: the venue's
+        routing). Live nodes name their public-stream client, which drops block and RPI prints.
     quantile, history, min_history, refresh_s, window_s, min_events, window_mode
         Cascade detection, see :class:`~liqcascade.strategies.cascade_detector.DetectorParams`.
     entry_offset : float
@@ -245,7 +284,22 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     reprice_on_post_only_reject : bool
         Re-price a post-only-rejected entry once (else skip the cascade).
     stop_trigger : str
-        Stop trigger price type (``LAST_PRICE``, ``MARK_PRICE``, ``INDEX_PRICE``).
+        Stop trigger price type. ``LAST_PRICE`` everywhere; ``MARK_PRICE`` and ``INDEX_PRICE``
+        only with ``native_stop`` (Bybit's ``slTriggerBy``): a plain stop-market order reaches
+        Bybit with ``triggerBy = LastPrice`` whatever its trigger type (nautilus_trader 1.231),
+        and backtests and the paper venue have no mark or index prices, so any other value is
+        refused here rather than silently ignored.
+    native_stop : bool
+        Live on Bybit: the entry carries the stop as Bybit's native, entire-position stop-loss
+        (``stopLoss`` + ``tpslMode = "Full"``, market on trigger). The exchange creates it when
+        the entry fills - also while this process is down - keeps exactly one per position and
+        resizes it as partial fills arrive. The strategy then places no stop of its own.
+        Off (backtests, paper, Bybit demo which refuses native TP/SL): one reduce-only
+        stop-market placed by the strategy after the first fill and resized with the position.
+    stop_retries : int
+        A refused stop is re-sent this many times, ``close_retry_s`` apart, before the position
+        is closed at market; a stop refused because its trigger is already crossed (it would
+        have fired) closes at once.
     trading_hours : list[int] | None
         ``[start_hour, end_hour)`` UTC for new entries, ``None`` = all hours.
     skip_weekends : bool
@@ -280,6 +334,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     instrument_id: InstrumentId
     warm_threshold: PositiveFloat
     liquidation_client_id: str = "BYBIT_LIQ"
+    trades_client_id: str | None = None
     quantile: PositiveFloat = 0.95
     history: PositiveInt = 1000
     min_history: PositiveInt = 200
@@ -297,6 +352,8 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     order_latency_ms: NonNegativeFloat = 0.0
     reprice_on_post_only_reject: bool = True
     stop_trigger: str = "LAST_PRICE"
+    native_stop: bool = False
+    stop_retries: NonNegativeInt = 3
     trading_hours: list[int] | None = None
     skip_weekends: bool = False
     blackouts: list[list[str]] | None = None
@@ -356,8 +413,12 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
             start, end = parse_utc(window[0]), parse_utc(window[1])
             if end <= start:
                 raise ValueError(f"blackouts window ends before it starts: {window}")
-        if self.stop_trigger not in TriggerType.__members__:
-            raise ValueError(f"stop_trigger must be a TriggerType name, got {self.stop_trigger!r}")
+        allowed = NATIVE_TRIGGERS if self.native_stop else ("LAST_PRICE",)
+        if self.stop_trigger not in allowed:
+            raise ValueError(
+                f"stop_trigger: {self.stop_trigger!r} cannot take effect here (allowed: "
+                f"{', '.join(allowed)}; mark/index triggers need native_stop on Bybit)"
+            )
         DetectorParams(**self.detector_kwargs())  # validates the detector fields by name
 
     def detector_kwargs(self) -> dict[str, float | int | str]:
@@ -404,7 +465,23 @@ class CascadeMarketMaker(Strategy):
             if config.state_path
             else None
         )
+        # Node-level rules (kill switch, account-wide exposure, maintenance windows): callables
+        # ``gate(strategy, now_ns) -> reason | None`` added by the node, asked at every cascade.
+        self._entry_gates: list[Callable[[CascadeMarketMaker, int], str | None]] = []
         self._clear_run_state()
+
+    def add_entry_gate(self, gate: Callable[[CascadeMarketMaker, int], str | None]) -> None:
+        """
+        Add a rule that can refuse a new entry (a live node's halt file, exposure cap, ...).
+
+        Parameters
+        ----------
+        gate : Callable[[CascadeMarketMaker, int], str | None]
+            Called with this strategy and the time at each cascade that passed the strategy's
+            own rules; a returned string is the reason the cascade is skipped.
+
+        """
+        self._entry_gates.append(gate)
 
     def _clear_run_state(self) -> None:
         """Everything a run learns: a new strategy and a reset one start from the same point."""
@@ -412,12 +489,14 @@ class CascadeMarketMaker(Strategy):
         self.instrument: Instrument | None = None
         self._reset_trade()
         self._cooldown_until_ns = 0
-        self._pending: dict[str, Order] = {}  # timer name -> order waiting out the latency
+        # timer name -> (order, params) waiting out the latency
+        self._pending: dict[str, tuple[Order, dict[str, str] | None]] = {}
         # Positions closed on the account this session, any strategy's, for the loss limits:
         # "position_id:ts_closed" -> (position_id, ts_closed, realised pnl). Kept from the
         # current week only, so checking the limits does not grow with the run's length.
         self._account_closed: dict[str, tuple[str, int, float]] = {}
         self._session_start_ns = 0  # set by _restore: until then nothing may be saved
+        self._saved_ns = 0  # last state write
         self._closed: list[tuple[str, int, float]] = []  # this symbol's closes, this ISO week
         self._checked_trade_data = False  # see _check_backtest_trades
 
@@ -436,7 +515,12 @@ class CascadeMarketMaker(Strategy):
         self._exit_ids: set[ClientOrderId] = set()
         self._roles: dict[ClientOrderId, str] = {}  # exit -> TP/SL/TIMEOUT (tags are not
         # reported back by a venue: orders adopted after a restart have none)
-        self._sibling: dict[ClientOrderId, ClientOrderId] = {}
+        # The position's one take-profit and one stop (each resized to the open quantity).
+        self._tp_id: ClientOrderId | None = None
+        self._sl_id: ClientOrderId | None = None
+        self._stop_attempts = 0  # stops refused for a transient reason, this trade
+        self._stop_given_up = False  # a stop refused for good: the position was closed instead
+        self._closing = False  # closed at market (timeout, refused stop, flatten): no new exits
 
     @property
     def _timer_entry(self) -> str:
@@ -484,9 +568,11 @@ class CascadeMarketMaker(Strategy):
                     i.value: self._roles.get(i) or self._role(self._order(i))
                     for i in sorted(self._exit_ids, key=lambda i: i.value)
                 },
-                "siblings": {a.value: b.value for a, b in self._sibling.items()},
+                "take_profit_id": self._tp_id.value if self._tp_id else None,
+                "stop_id": self._sl_id.value if self._sl_id else None,
             }
         now = self.clock.timestamp_ns()
+        self._saved_ns = now
         this_week = week_start(now)
         self._closed = [r for r in self._closed if r[1] >= this_week]
         self._state.save(
@@ -496,6 +582,9 @@ class CascadeMarketMaker(Strategy):
                 "cooldown_until_ns": self._cooldown_until_ns,
                 "trade": trade,
                 "closed": [list(r) for r in self._closed],
+                # The rolling threshold's history: without it a restart falls back to the
+                # warm-start threshold for the next min_history liquidations (hours).
+                "detector": self.detector.history(),
             }
         )
 
@@ -510,9 +599,9 @@ class CascadeMarketMaker(Strategy):
         self._fill_value = Decimal(trade.get("fill_value") or 0)
         self._roles = {ClientOrderId(i): r for i, r in (trade.get("exits") or {}).items()}
         self._exit_ids = set(self._roles)
-        self._sibling = {
-            ClientOrderId(a): ClientOrderId(b) for a, b in (trade.get("siblings") or {}).items()
-        }
+        tp_id, sl_id = trade.get("take_profit_id"), trade.get("stop_id")
+        self._tp_id = ClientOrderId(tp_id) if tp_id else None
+        self._sl_id = ClientOrderId(sl_id) if sl_id else None
         # An adopted entry is not re-priced: the cascade it was priced from is gone.
         self._repriced = True
 
@@ -524,6 +613,8 @@ class CascadeMarketMaker(Strategy):
         saved = self._state.load()
         self._cooldown_until_ns = int(saved.get("cooldown_until_ns") or 0)
         self._closed = [(str(p), int(t), float(v)) for p, t, v in saved.get("closed", [])]
+        if saved.get("detector"):
+            self.detector.restore(saved["detector"])
         trade = saved.get("trade")
         if trade:
             self._load_trade(trade)
@@ -585,19 +676,38 @@ class CascadeMarketMaker(Strategy):
         self._entry_id = entry.client_order_id
         self._entry_side = BUY if entry.side == OrderSide.BUY else SELL
         self._repriced = True
-        submitted = self._entry_submitted_ns or now
+        # Its age: when we sent it, else when the venue accepted it (never "now": an entry
+        # older than its timeout must not get a fresh one at every restart).
+        submitted = self._entry_submitted_ns or _accepted_ns(entry) or now
         self._entry_submitted_ns = submitted
         deadline = submitted + int(self.config.entry_timeout_s * NS_PER_S)
         if deadline <= now:
+            order_id = entry.client_order_id.value
+            self.events.write(now, "entry_expired_offline", self.symbol, order_id=order_id)
             self._cancel(entry)
         else:
             self.clock.set_time_alert_ns(self._timer_entry, deadline, self._on_entry_timeout)
 
+    def _first_fill_at_venue(self, position: Position) -> int:
+        """The exchange's time of the position's first fill, as far as anything here knows it.
+
+        Candidates: the persisted first fill (an exchange timestamp), the entry's fills as the
+        reconciliation rebuilt them from Bybit's execution list (exchange ``execTime``), and the
+        position's opening. The earliest wins: a position reconciled from a bare position report
+        opens at the reconciliation (its inferred fill), which must not restart the clock.
+        """
+        candidates = [position.ts_opened]
+        if self._first_fill_ns:
+            candidates.append(self._first_fill_ns)
+        entry = self._order(self._entry_id)
+        fills = [e.ts_event for e in entry.events if isinstance(e, OrderFilled)] if entry else []
+        candidates.extend(fills)
+        candidates.extend(e.ts_event for e in position.events)
+        return min(candidates)
+
     def _adopt_position(self, position: Position, exits: list[Order], now: int) -> None:
         self._entry_side = BUY if position.is_long else SELL
-        if self._first_fill_ns is None:
-            # Unknown (no state): the position's opening as the venue reported it.
-            self._first_fill_ns = position.ts_opened
+        self._first_fill_ns = self._first_fill_at_venue(position)
         for order in exits:
             self._roles.setdefault(order.client_order_id, self._role(order))
             self._exit_ids.add(order.client_order_id)
@@ -605,48 +715,47 @@ class CascadeMarketMaker(Strategy):
         if deadline <= now:
             self._close_at_market(TIMEOUT)
             return
-        self._ensure_exits(position, exits)
+        self._adopt_exits(position, exits)
         self.clock.set_time_alert_ns(self._timer_hold, deadline, self._on_max_hold)
 
-    def _ensure_exits(self, position: Position, exits: list[Order]) -> None:
-        """Place reduce-only TP/SL for the open quantity the working exits do not cover."""
-        quantity = position.quantity.as_decimal()
-        covered = {TAKE_PROFIT: Decimal(0), STOP_LOSS: Decimal(0)}
-        for order in exits:
-            role = self._role(order)
-            if role in covered:
-                covered[role] += order.leaves_qty.as_decimal()
-        missing_tp = quantity - covered[TAKE_PROFIT]
-        missing_sl = quantity - covered[STOP_LOSS]
-        if missing_tp <= 0 and missing_sl <= 0:
-            return
-        fill_px = (
-            self._fill_value / self._fill_qty
-            if self._fill_qty > 0
-            else Decimal(str(position.avg_px_open))
-        )
-        tp_price, sl_price = self._exit_prices(fill_px)
-        make_qty = self.instrument.make_qty
-        tp = self._take_profit(make_qty(missing_tp), tp_price) if missing_tp > 0 else None
-        sl = self._stop_loss(make_qty(missing_sl), sl_price) if missing_sl > 0 else None
-        placed = [o for o in (tp, sl) if o is not None]
-        if tp is not None and sl is not None:
-            self._sibling[tp.client_order_id] = sl.client_order_id
-            self._sibling[sl.client_order_id] = tp.client_order_id
-        self.events.write(
-            self.clock.timestamp_ns(),
-            "exits_restored",
-            self.symbol,
-            reference=float(fill_px),
-            take_profit=float(tp_price) if missing_tp > 0 else None,
-            take_profit_qty=float(missing_tp) if missing_tp > 0 else 0.0,
-            stop=float(sl_price) if missing_sl > 0 else None,
-            stop_qty=float(missing_sl) if missing_sl > 0 else 0.0,
-        )
-        for order in placed:
-            self._exit_ids.add(order.client_order_id)
-            self._roles[order.client_order_id] = self._role(order)
-            self._submit(order)
+    def _adopt_exits(self, position: Position, exits: list[Order]) -> None:
+        """Keep one take-profit and one stop of those working (cancel extras: an older session
+        may have left one pair per partial fill), then resize or place them for the position."""
+        for role in (TAKE_PROFIT, STOP_LOSS):
+            mine = [o for o in exits if self._role(o) == role]
+            current = self._tp_id if role == TAKE_PROFIT else self._sl_id
+            first = mine[0] if mine else None
+            keep = next((o for o in mine if o.client_order_id == current), first)
+            for extra in mine:
+                if extra is not keep:
+                    self.log.warning(f"Cancelling extra {role} {extra.client_order_id}")
+                    self._cancel(extra)
+            kept = keep.client_order_id if keep is not None else None
+            if role == TAKE_PROFIT:
+                self._tp_id = kept
+            else:
+                self._sl_id = kept
+        missing_tp = self._tp_id is None
+        missing_sl = self._sl_id is None and not self.config.native_stop
+        if missing_tp or missing_sl:
+            fill_px = (
+                self._fill_value / self._fill_qty
+                if self._fill_qty > 0
+                else Decimal(str(position.avg_px_open))
+            )
+            tp_price, sl_price = self._exit_prices(fill_px)
+            quantity = float(position.quantity)
+            self.events.write(
+                self.clock.timestamp_ns(),
+                "exits_restored",
+                self.symbol,
+                reference=float(fill_px),
+                take_profit=float(tp_price) if missing_tp else None,
+                take_profit_qty=quantity if missing_tp else 0.0,
+                stop=float(sl_price) if missing_sl else None,
+                stop_qty=quantity if missing_sl else 0.0,
+            )
+        self._sync_exits()
 
     def _on_account_position_event(self, event: object) -> None:
         """Note every position closed on the account (all strategies: the limits are global)."""
@@ -690,7 +799,10 @@ class CascadeMarketMaker(Strategy):
         # scanning the cache's closed positions at each cascade would grow with the run.
         self.msgbus.subscribe(topic="events.position.*", handler=self._on_account_position_event)
         if self.config.subscribe_trades:
-            self.subscribe_trade_ticks(self.instrument_id)
+            trades_client = self.config.trades_client_id
+            self.subscribe_trade_ticks(
+                self.instrument_id, client_id=ClientId(trades_client) if trades_client else None
+            )
         elif self._bar_type is None and not isinstance(self.clock, TestClock):
             # Live, the cache holds only subscribed data: unless another component subscribes
             # trades or quotes, every cascade would be skipped for want of a reference price.
@@ -717,6 +829,19 @@ class CascadeMarketMaker(Strategy):
             self._log_cascade("cascade_stats", cascade)
         self._save_state()
         self.events.close()
+
+    def flatten(self) -> None:
+        """Kill switch: cancel the entry and every exit, close any position at market."""
+        self.log.warning("Flatten: cancelling orders and closing the position")
+        self._cancel_timer(self._timer_entry)
+        if self._open_position() is not None:
+            self._close_at_market(FLATTEN)
+        else:
+            for order_id in [self._entry_id, *self._exit_ids]:
+                self._cancel(self._order(order_id))
+        for order in self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id):
+            if order.client_order_id not in self._exit_ids or order.order_type != OrderType.MARKET:
+                self._cancel(order)  # strays too (adopted or unknown to this session)
 
     def on_reset(self) -> None:
         """Forget the run (detector history, trade, cooldown, loss-limit records).
@@ -748,6 +873,8 @@ class CascadeMarketMaker(Strategy):
         cascade = self.detector.on_liquidation(data.ts_init, data.side, data.notional)
         if cascade is not None:
             self._on_cascade(cascade)
+        elif self._state is not None and data.ts_init - self._saved_ns > HISTORY_SAVE_NS:
+            self._save_state()  # the detector's history, at most once a minute while quiet
 
     def _log_cascade(self, event: str, cascade: Cascade) -> None:
         self.events.write(
@@ -798,6 +925,10 @@ class CascadeMarketMaker(Strategy):
             return "no dominant side (equal notional)"
         if self._entry_id is not None or not self.portfolio.is_flat(self.instrument_id):
             return "position or entry already working"
+        for gate in self._entry_gates:  # the node's rules (kill switch first) take precedence
+            reason = gate(self, now)
+            if reason is not None:
+                return reason
         if now < self._cooldown_until_ns:
             return f"cooldown for {(self._cooldown_until_ns - now) / NS_PER_S:.0f} s"
         reason = self.sessions.blocked(now)
@@ -892,7 +1023,7 @@ class CascadeMarketMaker(Strategy):
         self._entry_id = order.client_order_id
         now = self.clock.timestamp_ns()
         self._entry_submitted_ns = now
-        self._submit(order)
+        self._submit(order, self._native_stop_params(price))
         self.clock.set_time_alert_ns(
             self._timer_entry,
             now + int(self.config.entry_timeout_s * NS_PER_S),
@@ -912,25 +1043,41 @@ class CascadeMarketMaker(Strategy):
         )
         return True
 
-    def _submit(self, order: Order) -> None:
+    def _native_stop_params(self, entry_px: Decimal) -> dict[str, str] | None:
+        """Bybit order params carrying the entire-position stop (``native_stop``), else None.
+
+        The stop is priced from the entry's limit price: a post-only entry fills at exactly that
+        price, so it is the price every per-fill stop of the backtest would use.
+        """
+        if not self.config.native_stop:
+            return None
+        _, sl_price = self._exit_prices(entry_px)
+        return {
+            "stop_loss": str(self.instrument.make_price(sl_price)),
+            "tpsl_mode": "Full",
+            "sl_order_type": "Market",
+            "sl_trigger_by": NATIVE_TRIGGERS[self.config.stop_trigger],
+        }
+
+    def _submit(self, order: Order, params: dict[str, str] | None = None) -> None:
         """Send an order now, or after ``order_latency_ms`` on the strategy's clock."""
         if self._latency_ns <= 0:
-            self.submit_order(order)
+            self.submit_order(order, params=params)
             return
         name = f"{self.id}-submit-{order.client_order_id.value}"
-        self._pending[name] = order
+        self._pending[name] = (order, params)
         self.clock.set_time_alert_ns(
             name, self.clock.timestamp_ns() + self._latency_ns, self._on_latency_elapsed
         )
 
     def _on_latency_elapsed(self, event: TimeEvent) -> None:
-        order = self._pending.pop(event.name, None)
+        order, params = self._pending.pop(event.name, (None, None))
         if order is None:
             return
-        # An order of a trade that ended meanwhile (e.g. exits of a position already closed) is
-        # dropped: the decision it came from no longer holds.
+        # An order of a trade that ended meanwhile (e.g. exits of a position already closed), or
+        # an exit replaced by a resized one meanwhile, is dropped: its decision no longer holds.
         if order.client_order_id == self._entry_id or order.client_order_id in self._exit_ids:
-            self.submit_order(order)
+            self.submit_order(order, params=params)
 
     def _order(self, client_order_id: ClientOrderId | None) -> Order | None:
         return self.cache.order(client_order_id) if client_order_id is not None else None
@@ -945,19 +1092,20 @@ class CascadeMarketMaker(Strategy):
             self.cancel_order(order)
 
     def on_order_rejected(self, event: OrderRejected) -> None:
-        """Re-price a post-only-rejected entry once; fall back to market if a stop is refused."""
+        """Re-price a post-only-rejected entry once; retry or replace a refused stop."""
         if event.client_order_id == self._entry_id:
             self._cancel_timer(self._timer_entry)
+            post_only = event.due_post_only or POST_ONLY_REJECT_REASON in (event.reason or "")
             self.events.write(
                 event.ts_event,
                 "entry_rejected",
                 self.symbol,
                 order_id=event.client_order_id.value,
                 reason=event.reason,
-                post_only=event.due_post_only,
+                post_only=post_only,
             )
             retry = (
-                event.due_post_only
+                post_only
                 and self.config.reprice_on_post_only_reject
                 and not self._repriced
                 and self._first_fill_ns is None
@@ -974,31 +1122,90 @@ class CascadeMarketMaker(Strategy):
             self._save_state()
         elif event.client_order_id in self._exit_ids:
             order = self._order(event.client_order_id)
-            self.log.warning(f"Exit order rejected: {event.reason}")
-            self.events.write(event.ts_event, "exit_rejected", self.symbol, reason=event.reason)
-            if (
-                self._state is not None
-                and order is not None
-                and order.order_type == OrderType.MARKET
-            ):
-                # The close itself was refused (a simulated venue before its first trade): try
-                # again shortly rather than keep a position past its deadline.
-                reason = self._role(order)
-                self._cancel_timer(self._timer_close_retry)
-                self.clock.set_time_alert_ns(
-                    self._timer_close_retry,
-                    self.clock.timestamp_ns() + int(self.config.close_retry_s * NS_PER_S),
-                    lambda _: self._close_at_market(reason),
-                )
-            elif order is not None and self._role(order) == STOP_LOSS:
-                self._close_at_market(STOP_LOSS)  # never sit unprotected
+            role = self._role(order)
+            self.log.warning(f"Exit order rejected ({role}): {event.reason}")
+            self.events.write(
+                event.ts_event, "exit_rejected", self.symbol, reason=event.reason, role=role
+            )
+            if order is not None and order.order_type == OrderType.MARKET:
+                if self._state is not None:
+                    # The close itself was refused (a simulated venue before its first trade):
+                    # try again shortly rather than keep a position past its deadline.
+                    self._retry_later(lambda: self._close_at_market(role))
+            elif role == STOP_LOSS:
+                self._on_stop_rejected(event)
+
+    def _retry_later(self, action: Any) -> None:
+        self._cancel_timer(self._timer_close_retry)
+        self.clock.set_time_alert_ns(
+            self._timer_close_retry,
+            self.clock.timestamp_ns() + int(self.config.close_retry_s * NS_PER_S),
+            lambda _: action(),
+        )
+
+    def _on_stop_rejected(self, event: OrderRejected) -> None:
+        """Never sit unprotected, and never close more than the refusal requires.
+
+        A stop whose trigger is already crossed would have fired: close at market now. Any
+        other refusal (rate limit, engine busy, a reason the venue does not explain) is retried
+        ``stop_retries`` times, ``close_retry_s`` apart - the next :meth:`_sync_exits` places a
+        fresh stop for the open quantity - before the position is closed at market.
+        """
+        reason = (event.reason or "").lower()
+        crossed = any(marker in reason for marker in CROSSED_STOP_REJECTIONS)
+        if not crossed and self._stop_attempts < self.config.stop_retries:
+            self._stop_attempts += 1
+            self.events.write(
+                event.ts_event, "stop_retry", self.symbol, attempt=self._stop_attempts
+            )
+            self._retry_later(self._sync_exits)
+            return
+        self._stop_given_up = True
+        self._close_at_market(STOP_LOSS)
 
     def on_order_filled(self, event: OrderFilled) -> None:
-        """Attach exits to each entry fill; cancel or shrink an exit's sibling when it fills."""
+        """Resize the position's one TP and one SL to what is open after each fill."""
         if event.client_order_id == self._entry_id:
             self._on_entry_fill(event)
         elif event.client_order_id in self._exit_ids:
             self._on_exit_fill(event)
+
+    def on_order_accepted(self, event: OrderAccepted) -> None:
+        """An exit the venue now holds may be resized (a resize waits for the acceptance)."""
+        self._adopt_native_stop(event.client_order_id)
+        if event.client_order_id in self._exit_ids:
+            self._sync_exits()
+
+    def on_order_updated(self, event: OrderUpdated) -> None:
+        """A resize landed, or the venue resized its native stop: check against the position."""
+        self._adopt_native_stop(event.client_order_id)
+        if event.client_order_id in self._exit_ids:
+            self._sync_exits()
+
+    def on_order_modify_rejected(self, event: OrderModifyRejected) -> None:
+        """A resize was refused: replace the exit if it is gone, else try again on its next
+        event (the open quantity is re-checked at every fill)."""
+        if event.client_order_id in self._exit_ids:
+            self.log.warning(f"Exit resize refused: {event.reason}")
+            self._sync_exits()
+
+    def _adopt_native_stop(self, client_order_id: ClientOrderId) -> None:
+        """Bybit's entire-position stop is created by the venue (no ``orderLinkId``): the node's
+        reconciliation hands it to this strategy (``external_order_claims``); remember it as the
+        position's stop."""
+        if not self.config.native_stop or client_order_id in self._exit_ids:
+            return
+        order = self._order(client_order_id)
+        if (
+            order is not None
+            and order.instrument_id == self.instrument_id
+            and order.is_reduce_only
+            and order.order_type in (OrderType.STOP_MARKET, OrderType.MARKET_IF_TOUCHED)
+        ):
+            self._sl_id = client_order_id
+            self._exit_ids.add(client_order_id)
+            self._roles[client_order_id] = STOP_LOSS
+            self._save_state()
 
     def _exit_prices(self, fill_px: Decimal) -> tuple[Decimal, Decimal]:
         return exit_prices(
@@ -1043,14 +1250,7 @@ class CascadeMarketMaker(Strategy):
             )
         self._fill_qty += event.last_qty.as_decimal()
         self._fill_value += fill_px * event.last_qty.as_decimal()
-        tp_price, sl_price = self._exit_prices(fill_px)
-        tp = self._take_profit(event.last_qty, tp_price)
-        sl = self._stop_loss(event.last_qty, sl_price)
-        self._exit_ids |= {tp.client_order_id, sl.client_order_id}
-        self._roles[tp.client_order_id] = TAKE_PROFIT
-        self._roles[sl.client_order_id] = STOP_LOSS
-        self._sibling[tp.client_order_id] = sl.client_order_id
-        self._sibling[sl.client_order_id] = tp.client_order_id
+        tp_price, sl_price = self._exit_prices(self._fill_value / self._fill_qty)
         self.events.write(
             event.ts_event,
             "entry_fill",
@@ -1064,13 +1264,11 @@ class CascadeMarketMaker(Strategy):
             stop=float(sl_price),
             commission=float(event.commission),
         )
-        self._submit(tp)
-        self._submit(sl)
+        self._sync_exits()
         self._save_state()
 
     def _on_exit_fill(self, event: OrderFilled) -> None:
         order = self._order(event.client_order_id)
-        sibling = self._order(self._sibling.get(event.client_order_id))
         self.events.write(
             event.ts_event,
             "exit_fill",
@@ -1081,13 +1279,90 @@ class CascadeMarketMaker(Strategy):
             quantity=float(event.last_qty),
             commission=float(event.commission),
         )
-        if sibling is None or sibling.is_closed:
+        # A partial take-profit: the stop keeps protecting exactly what is still open (and vice
+        # versa). A full one closed the position: on_position_closed cancels the rest.
+        self._sync_exits()
+        if order is not None and order.order_type == OrderType.MARKET and not order.is_closed:
+            # A market close that filled only in part (Bybit cancels the rest of a market order
+            # beyond its slippage band; a simulated venue fills what the prints cover): send the
+            # remainder again shortly rather than leave it open.
+            role = self._role(order)
+            self._retry_later(lambda: self._close_remainder(role))
+
+    def _close_remainder(self, reason: str) -> None:
+        if self._open_position() is not None:
+            self._close_at_market(reason)
+
+    # -- exits: one take-profit and one stop per position ----------------------------------------
+
+    def _open_position(self) -> Position | None:
+        positions = self.cache.positions_open(instrument_id=self.instrument_id, strategy_id=self.id)
+        return positions[0] if positions else None
+
+    def _sync_exits(self) -> None:
+        """
+        Keep one reduce-only take-profit and one stop, each covering exactly the open position.
+
+        Bybit allows 10 conditional orders per symbol and rate-limits order creation, so an
+        entry filled in many pieces must not spawn an exit pair per piece: the first fill places
+        the pair, later fills amend their quantity. An exit still on its way to the venue is
+        resized once it is accepted (``on_order_accepted`` calls back here); one still waiting
+        out ``order_latency_ms`` is replaced before it is sent. With ``native_stop`` the
+        exchange holds and resizes the stop itself.
+        """
+        position = self._open_position()
+        if position is None or self.instrument is None or self._closing:
             return
+        target = position.quantity.as_decimal()
+        fill_px = (
+            self._fill_value / self._fill_qty
+            if self._fill_qty > 0
+            else Decimal(str(position.avg_px_open))
+        )
+        tp_price, sl_price = self._exit_prices(fill_px)
+        self._tp_id = self._sync_exit(
+            self._tp_id, TAKE_PROFIT, target, lambda q: self._take_profit(q, tp_price)
+        )
+        if not self.config.native_stop:
+            self._sl_id = self._sync_exit(
+                self._sl_id, STOP_LOSS, target, lambda q: self._stop_loss(q, sl_price)
+            )
+
+    def _sync_exit(
+        self,
+        order_id: ClientOrderId | None,
+        role: str,
+        target: Decimal,
+        make: Any,
+    ) -> ClientOrderId | None:
+        order = self._order(order_id)
+        make_qty = self.instrument.make_qty
+        if order is not None and order.status == OrderStatus.INITIALIZED:
+            waiting = f"{self.id}-submit-{order.client_order_id.value}"
+            if waiting in self._pending:
+                if order.quantity.as_decimal() == target:
+                    return order_id
+                # Not sent yet (order_latency_ms): send the right size instead.
+                self._pending.pop(waiting)
+                self._exit_ids.discard(order.client_order_id)
+                self._cancel_timer(waiting)
+                order = None
+            else:
+                return order_id  # handed to the engine: its acceptance calls back
         if order is None or order.is_closed:
-            self._cancel(sibling)
-        elif sibling.quantity != order.leaves_qty:
-            # A partial take-profit: the stop keeps protecting exactly what is still open.
-            self.modify_order(sibling, quantity=order.leaves_qty)
+            if role == STOP_LOSS and self._stop_given_up:
+                return order_id  # refused for good: _on_stop_rejected closed at market
+            new = make(make_qty(target))
+            self._exit_ids.add(new.client_order_id)
+            self._roles[new.client_order_id] = role
+            self._submit(new)
+            return new.client_order_id
+        if order.is_inflight or order.is_pending_update or order.is_pending_cancel:
+            return order_id  # its next event calls back
+        wanted = order.filled_qty.as_decimal() + target
+        if order.quantity.as_decimal() != wanted:
+            self.modify_order(order, quantity=make_qty(wanted))
+        return order_id
 
     def on_order_canceled(self, event: OrderCanceled) -> None:
         """An entry cancelled before any fill ends the trade (no cooldown: nothing was traded)."""
@@ -1120,6 +1395,7 @@ class CascadeMarketMaker(Strategy):
         self._close_at_market(TIMEOUT)
 
     def _close_at_market(self, reason: str) -> None:
+        self._closing = True
         self._cancel(self._order(self._entry_id))
         for order_id in self._exit_ids:
             self._cancel(self._order(order_id))
@@ -1136,6 +1412,14 @@ class CascadeMarketMaker(Strategy):
             )
             self._exit_ids.add(close.client_order_id)
             self._roles[close.client_order_id] = reason
+            self.events.write(
+                self.clock.timestamp_ns(),
+                "market_close",
+                self.symbol,
+                reason=reason,
+                order_id=close.client_order_id.value,
+                quantity=float(position.quantity),
+            )
             self._submit(close)
         self._save_state()
 

@@ -7,7 +7,9 @@ they are written so a crash loses nothing already logged.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from collections.abc import Iterable
 from datetime import UTC
 from datetime import datetime
@@ -32,6 +34,9 @@ class EventLog:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
+        #: Called with every record written (a live node's alerts and metrics); a listener
+        #: that raises is dropped from nothing and breaks nothing: its error is swallowed.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._file: TextIO | None = None
         self._day_prefix: dict[int, str] = {}  # UTC day number -> "YYYY-MM-DDT"
 
@@ -46,6 +51,9 @@ class EventLog:
         record.update(fields)
         self._file.write(_ENCODER.encode(record) + "\n")
         self._file.flush()
+        for listener in self.listeners:
+            with contextlib.suppress(Exception):
+                listener(record)
 
     def _stamp(self, ts_ns: int) -> str:
         """ISO-8601 UTC with nanoseconds; the date part cached (a line per liquidation is hot)."""

@@ -8,7 +8,13 @@ It listens on ``127.0.0.1`` only (a random free port by default) and implements 
   false with Bybit's error text for topics it does not know);
 * ``{"op":"ping"}`` -> ``{"success":true,"ret_msg":"pong","conn_id":"...","op":"ping"}``;
 * ``allLiquidation.<SYM>`` and ``publicTrade.<SYM>`` pushes in Bybit's exact format, sent only
-  to connections subscribed to the topic.
+  to connections subscribed to the topic;
+* ``tickers.<SYM>`` pushed by the server itself every 100 ms to its subscribers, as Bybit does
+  for linear contracts (the client's heartbeat topic).
+
+Failure controls: :attr:`BybitServer.stalled` stops every push while pings are still answered
+(a server that stopped delivering); :meth:`BybitServer.refuse_topic` refuses the next N
+subscriptions of a topic with Bybit's error reply.
 
 Test controls: every client message is recorded (:attr:`BybitServer.received`); pushes to a topic
 nobody subscribes yet wait in a queue and go out on the first subscription (no race between a
@@ -192,6 +198,9 @@ class BybitProtocolServer:
         self._reject_next = 0
         self._server: Server | None = None
         self._changed = asyncio.Event()
+        self.stalled = False
+        self.refusals: dict[str, int] = {}  # topic -> subscriptions still to refuse
+        self._ticker_task: asyncio.Task | None = None
 
     @property
     def url(self) -> str:
@@ -210,9 +219,24 @@ class BybitProtocolServer:
             max_queue=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        self._ticker_task = asyncio.get_running_loop().create_task(self._tickers())
+
+    async def _tickers(self) -> None:
+        """Push ``tickers.<SYM>`` every 100 ms to its subscribers (unless stalled)."""
+        while True:
+            await asyncio.sleep(0.1)
+            if self.stalled:
+                continue
+            for conn in list(self._conns.values()):
+                for topic in [t for t in conn.topics if t.startswith("tickers.")]:
+                    data = {"symbol": topic.split(".", 1)[1], "lastPrice": "2000.00"}
+                    push = {"topic": topic, "type": "delta", "ts": now_ms(), "data": data}
+                    await self._send(conn, json.dumps(push, separators=(",", ":")))
 
     async def stop(self) -> None:
         """Close every connection and stop listening."""
+        if self._ticker_task is not None:
+            self._ticker_task.cancel()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -250,7 +274,7 @@ class BybitProtocolServer:
         if topic is None:
             raise ValueError("a raw push needs an explicit topic")
         self._history[topic].append(text)
-        targets = [c for c in self._conns.values() if topic in c.topics]
+        targets = [c for c in self._conns.values() if topic in c.topics and not self.stalled]
         if not targets:
             self._pending[topic].append(text)
             return 0
@@ -343,6 +367,11 @@ class BybitProtocolServer:
     async def _on_subscription(self, conn: _Conn, op: str, args: Any, req_id: str) -> None:
         topics = args if isinstance(args, list) else []
         bad = [t for t in topics if not (isinstance(t, str) and t.startswith(KNOWN_PREFIXES))]
+        if op == "subscribe":
+            for topic in topics:
+                if self.refusals.get(topic, 0) > 0:
+                    self.refusals[topic] -= 1
+                    bad.append(topic)
         ack = {
             "success": not bad and bool(topics),
             "ret_msg": f"error:handler not found,topic:{bad[0]}" if bad else "",
@@ -444,6 +473,23 @@ class BybitServer:
     @replay_last.setter
     def replay_last(self, value: int) -> None:
         self._core.replay_last = value
+
+    @property
+    def stalled(self) -> bool:
+        """``True``: no push goes out (pings are still answered)."""
+        return self._core.stalled
+
+    @stalled.setter
+    def stalled(self, value: bool) -> None:
+        self._core.stalled = value
+
+    def refuse_topic(self, topic: str, times: int) -> None:
+        """Refuse the next ``times`` subscriptions to ``topic`` (Bybit's error reply)."""
+
+        def apply() -> None:
+            self._core.refusals[topic] = times
+
+        self._snapshot(apply)
 
     @property
     def answer_pings(self) -> bool:

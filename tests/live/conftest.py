@@ -187,6 +187,19 @@ def run_node(
     return harness
 
 
+@pytest.fixture(autouse=True)
+def _keep_an_event_loop() -> Iterator[None]:
+    """A node built without a loop installs its own and its ``dispose`` leaves none current:
+    give later tests (and code that calls ``asyncio.get_event_loop``) a usable one again."""
+    yield
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 @pytest.fixture
 def server() -> Iterator[BybitServer]:
     """A Bybit-protocol server on a random loopback port."""

@@ -48,8 +48,11 @@ def test_subscription_message_is_bybit_exact(server: BybitServer) -> None:
 
     run_node(server, scenario)
     subscribes = [r for r in server.received if r.message and r.message["op"] == "subscribe"]
-    assert [r.raw for r in subscribes] == ['{"op":"subscribe","args":["allLiquidation.ETHUSDT"]}']
-    assert subscribes[0].message == {"op": "subscribe", "args": ["allLiquidation.ETHUSDT"]}
+    # req_id ties Bybit's answer to the topics; tickers is the always-busy heartbeat topic.
+    assert [r.raw for r in subscribes] == [
+        '{"req_id":"1","op":"subscribe","args":["allLiquidation.ETHUSDT"]}',
+        '{"req_id":"2","op":"subscribe","args":["tickers.ETHUSDT"]}',
+    ]
 
 
 def test_client_pings_and_counts_pongs(server: BybitServer) -> None:
@@ -80,7 +83,7 @@ def test_push_becomes_liquidation_data_with_receipt_time(server: BybitServer) ->
         await h.wait_delivered(2)
         await h.settle(0.1)
 
-    harness = run_node(server, scenario)
+    harness = run_node(server, scenario, heartbeat_topic=None)  # the only pushes: ours
     message = sent["message"]
     (long_liq, long_seen), (short_liq, _) = harness.recorder.received
     assert len(harness.recorder.received) == 2
@@ -154,10 +157,10 @@ def test_reconnects_resubscribes_and_drops_replayed_events(server: BybitServer) 
     assert stats.connected is False  # the node has stopped
     # After the reconnection both topics were requested again, in one subscribe message.
     subscribes = server.received_messages("subscribe")
-    assert subscribes[-1] == {
-        "op": "subscribe",
-        "args": ["allLiquidation.ETHUSDT", "allLiquidation.BTCUSDT"],
-    }
+    assert [m["args"] for m in subscribes[-2:]] == [
+        ["allLiquidation.ETHUSDT", "allLiquidation.BTCUSDT"],
+        ["tickers.ETHUSDT"],
+    ]
 
 
 def test_malformed_and_unknown_messages_are_counted_and_skipped(server: BybitServer) -> None:
@@ -221,8 +224,10 @@ def test_silent_connection_is_replaced(server: BybitServer) -> None:
 
     async def scenario(h: Harness) -> None:
         h.server.answer_pings = False
+        h.server.stalled = True  # not even the heartbeat topic: a dead connection
         await h.wait_for(lambda: h.client.stats().reconnects >= 1, "stale detection", 5.0)
         h.server.answer_pings = True
+        h.server.stalled = False
         h.server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Sell", 1, 2500)])
         await h.wait_delivered(1)
 
@@ -262,8 +267,9 @@ def test_non_linear_instrument_is_refused_without_a_request(server: BybitServer)
     assert [d.metadata["instrument_id"].value for d in harness.client.subscribed_custom_data()] == [
         ETH
     ]
-    assert server.received_messages("subscribe") == [
-        {"op": "subscribe", "args": ["allLiquidation.ETHUSDT"]}
+    assert [m["args"] for m in server.received_messages("subscribe")] == [
+        ["allLiquidation.ETHUSDT"],
+        ["tickers.ETHUSDT"],
     ]
 
 
@@ -331,3 +337,70 @@ def test_recent_keys_forget_the_oldest() -> None:
 def test_config_rejects_bad_values(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         BybitLiquidationClientConfig(**{field: value})
+
+
+# -- feed health (issue 12, finding 5) ----------------------------------------------------------
+
+
+def test_dead_connection_is_replaced_within_10_s_with_the_default_settings(
+    server: BybitServer,
+) -> None:
+    """No pong and no push (a half-open connection): replaced in well under a cascade."""
+    seen: dict = {}
+
+    async def scenario(h: Harness) -> None:
+        await h.wait_for(lambda: h.client.stats().pongs >= 1, "a first pong", 8.0)
+        h.server.answer_pings = False
+        h.server.stalled = True
+        seen["replaced_after_s"] = await h.wait_for(
+            lambda: h.client.stats().reconnects >= 1, "the replacement", 12.0
+        )
+        h.server.answer_pings, h.server.stalled = True, False
+
+    run_node(server, scenario, reconnect_initial_s=0.05)
+    assert seen["replaced_after_s"] < 10.0
+
+
+def test_a_feed_that_stops_pushing_while_pongs_continue_is_replaced(server: BybitServer) -> None:
+    """The server answers every ping but delivers nothing: the always-busy heartbeat topic
+    (tickers, 100 ms) goes quiet, the connection is replaced, and what the stalled server held
+    back arrives on the new one."""
+
+    async def scenario(h: Harness) -> None:
+        await h.wait_for(lambda: "tickers.ETHUSDT" in h.client.stats().subscribed, "heartbeat")
+        h.server.stalled = True
+        h.server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Buy", 2, 2500)])
+        await h.wait_for(lambda: h.client.stats().stalls >= 1, "stall detection", 5.0)
+        h.server.stalled = False
+        await h.wait_delivered(1)
+
+    harness = run_node(
+        server, scenario, stall_timeout_s=0.6, ping_interval_s=0.2, reconnect_initial_s=0.05
+    )
+    stats = harness.client.stats()
+    assert stats.pongs >= 2  # the socket answered all along
+    assert stats.stalls >= 1 and stats.reconnects >= 1
+    assert [d.quantity for d in harness.recorder.data] == [2.0]
+
+
+def test_a_refused_subscription_is_retried_with_backoff_and_reported(server: BybitServer) -> None:
+    heartbeat = "tickers.ETHUSDT"  # refused here so that the liquidation topic lets us start
+    server.refuse_topic(heartbeat, 2)
+    seen: dict = {}
+
+    async def scenario(h: Harness) -> None:
+        await h.wait_for(lambda: heartbeat in h.client.stats().refused_topics, "the refusal")
+        seen["while_refused"] = h.client.stats()
+        await h.wait_for(lambda: heartbeat in h.client.stats().subscribed, "the retries", 5.0)
+
+    harness = run_node(server, scenario, refusal_retry_initial_s=0.3, refusal_retry_max_s=1.0)
+    refused = seen["while_refused"]
+    assert heartbeat not in refused.subscribed  # never reported as subscribed while refused
+    assert TOPIC in refused.subscribed
+    stats = harness.client.stats()
+    assert stats.subscribe_errors == 2 and stats.refused_topics == ()
+    sent = [r for r in server.received if r.message and r.message.get("op") == "subscribe"]
+    tries = [r for r in sent if r.message["args"] == [heartbeat]]
+    assert len(tries) == 3  # refused twice, retried each time...
+    gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(tries)]
+    assert gaps[0] >= 0.25 and gaps[1] >= 0.55  # ...with a doubling delay (0.3 s, 0.6 s)

@@ -78,6 +78,11 @@ def overrides(server: BybitServer, tmp_path: Path, *extra: str) -> list[str]:
         # (any weekday) and their expected quantities were worked out for $2K.
         "strategy.defaults.skip_weekends=false",
         "strategy.defaults.trade_notional=2000",
+        # Nothing here may reach Bybit: no server-time check or maintenance polling unless a
+        # test points them at a local venue; the health endpoint on any free port.
+        "controls.max_clock_drift_ms=0",
+        "controls.maintenance_poll_s=0",
+        "health.port=0",
         *extra,
     ]
 
@@ -109,7 +114,7 @@ def run_paper(
         run = loop.create_task(node.run_async())
         try:
             await wait_for(
-                lambda: all(s.is_running for s in built.strategies.values()), "strategies", 10.0
+                lambda: all(s.is_running for s in built.strategies.values()), "strategies", 30.0
             )
             await wait_for(lambda: all(server.subscribers(t) for t in TOPICS), "subscriptions")
             await asyncio.wait_for(scenario(built), SCENARIO_TIMEOUT_S)
@@ -726,3 +731,83 @@ def test_drop_mid_cascade_reconnects_within_5s_and_orders_once(
     log = events(tmp_path, "s1")
     assert len(of(log, "cascade")) == 1
     assert len(of(log, "entry_submitted")) == 1
+
+
+# -- issue 12: paper fills like the backtest; state and input ------------------------------------
+
+
+def test_paper_fills_like_the_backtest_size_capped_conservative_and_on_book_prints_only(
+    server: BybitServer, tmp_path: Path
+) -> None:
+    """Entry BUY 1.00 ETH at 1997.00. A 0.01 print through it fills 0.01, not the order; a
+    print AT the limit fills nothing (conservative); block and RPI prints fill nothing."""
+
+    async def scenario(built: BuiltNode) -> None:
+        cache = built.node.kernel.cache
+        await cascade(built, server, "2000.00")
+        await wait_for(lambda: cache.orders_open(instrument_id=ETH), "the entry")
+        off_book = trade_message(
+            "ETHUSDT", [("Sell", "5.00", "1990.00"), ("Sell", "5.00", "1990.00")]
+        )
+        off_book["data"][0]["BT"] = True
+        off_book["data"][1]["RPI"] = True
+        server.push(off_book)
+        server.push_trades("ETHUSDT", [("Sell", "5.00", "1997.00")])  # at the limit
+        server.push_trades("ETHUSDT", [("Sell", "0.01", "1996.50")])  # through, 0.01 ETH
+        await wait_for(lambda: of(events(tmp_path, "s1"), "entry_fill"), "the first fill")
+        server.push_trades("ETHUSDT", [("Sell", "0.50", "1996.00")])
+        await wait_for(lambda: len(of(events(tmp_path, "s1"), "entry_fill")) == 2, "the second")
+
+    built = run_paper(server, tmp_path, "s1", scenario)
+    fills = of(events(tmp_path, "s1"), "entry_fill")
+    assert [(f["price"], f["quantity"]) for f in fills] == [(1997.0, 0.01), (1997.0, 0.5)]
+    stats = built.node.kernel.data_engine.routing_map[ETH.venue].stats()
+    assert stats.excluded_prints == 2
+
+
+def test_detector_history_survives_a_restart(server: BybitServer, tmp_path: Path) -> None:
+    """The rolling P95 is learnt from hours of liquidations: a restart must not fall back to
+    the warm-start threshold for the next min_history events."""
+    seen: dict = {}
+
+    async def learn(built: BuiltNode) -> None:
+        for i in range(30):
+            server.push_liquidations(
+                "ETHUSDT", [liquidation_event("ETHUSDT", "Sell", 0.1 + i, 2000)]
+            )
+        strategy = built.strategies["ETHUSDT"]
+        await wait_for(lambda: strategy.detector.history()["seen"] == 30, "30 liquidations")
+        seen["before"] = strategy.detector.history()
+
+    run_paper(server, tmp_path, "s1", learn, "strategy.defaults.min_history=20")
+
+    async def restart(built: BuiltNode) -> None:
+        seen["after"] = built.strategies["ETHUSDT"].detector.history()
+
+    run_paper(server, tmp_path, "s2", restart, "strategy.defaults.min_history=20")
+    assert seen["after"] == seen["before"]
+    assert len(seen["after"]["notionals"]) == 30
+
+
+def test_non_finite_zero_or_negative_liquidations_are_malformed(
+    server: BybitServer, tmp_path: Path
+) -> None:
+    """Two infinite-notional events must not declare a cascade: they are counted and skipped."""
+
+    async def scenario(built: BuiltNode) -> None:
+        client = built.node.kernel.data_engine.routing_map[ETH.venue]
+        server.push_trades("ETHUSDT", [("Buy", "1.00", "2000.00")])
+        bad = [("NaN", "2000"), ("Infinity", "2000"), ("1e400", "2000"), ("-5", "2000"),
+               ("0", "2000"), ("5", "-2000"), ("5", "inf")]  # fmt: skip
+        for size, price in bad:
+            server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Buy", size, price)])
+        server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Buy", 1, 2000)])
+        await wait_for(lambda: client.stats().liquidations == 1, "the good one")
+        seen["stats"] = client.stats()
+
+    seen: dict = {}
+    run_paper(server, tmp_path, "s1", scenario)
+    assert seen["stats"].malformed == 7
+    log = events(tmp_path, "s1")
+    assert [e["quantity"] for e in of(log, "liquidation")] == [1.0]
+    assert of(log, "cascade") == []

@@ -129,15 +129,19 @@ def test_one_position_per_symbol_and_cooldown_after_close(tmp_path: Path) -> Non
     assert [s["declared_ns"] for s in submitted] == [T0_PLUS(6) + 1, T0_PLUS(701) + 1]
 
 
-def test_each_partial_fill_gets_exits_sized_to_it(tmp_path: Path) -> None:
-    # Entry 1.00 ETH at 1997; prints through the limit of 0.40 then 0.60 ETH.
+def test_partial_fills_resize_one_take_profit_and_one_stop(tmp_path: Path) -> None:
+    # Entry 1.00 ETH at 1997; prints through the limit of 0.40 then 0.60 ETH. Bybit allows 10
+    # conditional orders per symbol: one exit pair, amended to the position, never one per fill.
     points = [(T0_PLUS(0), 2000.0, 5.0), (T0_PLUS(10), 1996.5, 0.4), (T0_PLUS(20), 1996.0, 0.6)]
     points += [(T0_PLUS(30), 2000.5, 5.0)]
     result = run(tmp_path, points, CASCADE_LONGS)
     fills = result.of("entry_fill")
     assert [(f["price"], f["quantity"]) for f in fills] == [(1997.0, 0.4), (1997.0, 0.6)]
     exits = [o for o in result.engine.cache.orders() if o.is_reduce_only]
-    assert sorted(float(o.quantity) for o in exits) == [0.4, 0.4, 0.6, 0.6]
+    assert sorted((o.order_type.name, float(o.quantity)) for o in exits) == [
+        ("LIMIT", 1.0),
+        ("STOP_MARKET", 1.0),
+    ]
     (exit_,) = result.of("exit")
     assert (exit_["reason"], exit_["quantity"]) == ("TP", 1.0)
 
