@@ -132,28 +132,34 @@ def _code() -> str:
     return digest.hexdigest()
 
 
-def sweep_folder(config: str | Path, overrides: Sequence[str] = ()) -> Path:
+def run_fingerprint(config: str | Path, overrides: Sequence[str] = ()) -> str:
     """
-    Where a config's sweep results live: ``<run.output>/sweeps/<name>-<fingerprint>``.
-
-    The fingerprint covers the resolved run config (strategy file and overrides included, the
-    search tables left out), the catalog's files and the code, so results are reused exactly
-    when they would come out the same.
+    What a setting's result depends on besides its own overrides: the resolved run config
+    (strategy file and overrides included, the search tables left out), the catalog's files
+    and the code. Part of every row's key, so a row is reused exactly when it would come out
+    the same.
     """
-    from liqcascade.backtests.runner import slug
-
     tree = load_raw(config, overrides)
     base = load_runs(config, overrides, scenarios=False)[0]
     digest = hashlib.sha256()
     digest.update(_tree_text(tree).encode())
     digest.update(_catalog_files(base.catalog).encode())
     digest.update(_code().encode())
-    return base.output / "sweeps" / f"{slug(base.name)}-{digest.hexdigest()[:12]}"
+    return digest.hexdigest()
 
 
-def setting_key(overrides: Sequence[str]) -> str:
-    """A result row's key: its overrides (the setting's and any window's)."""
-    return hashlib.sha256(json.dumps(list(overrides)).encode()).hexdigest()[:16]
+def sweep_folder(config: str | Path, overrides: Sequence[str] = ()) -> Path:
+    """Where a config's sweep results live: ``<run.output>/sweeps/<name>-<fingerprint>``."""
+    from liqcascade.backtests.runner import slug
+
+    base = load_runs(config, overrides, scenarios=False)[0]
+    fingerprint = run_fingerprint(config, overrides)
+    return base.output / "sweeps" / f"{slug(base.name)}-{fingerprint[:12]}"
+
+
+def setting_key(base: str, overrides: Sequence[str]) -> str:
+    """A result row's key: the run's fingerprint and the overrides (setting and window)."""
+    return hashlib.sha256(json.dumps([base, *overrides]).encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- results
@@ -216,7 +222,9 @@ def ray_session(workers: int | None, address: str | None) -> Iterator[int]:
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=workers or len(os.sched_getaffinity(0)), **kwargs)
+            # "local": always a new instance of our own, never another user's cluster.
+            cpus = workers or len(os.sched_getaffinity(0))
+            ray.init(address="local", num_cpus=cpus, **kwargs)
         started = True
     try:
         yield int(ray.cluster_resources().get("CPU", 1))
@@ -244,11 +252,12 @@ class Job:
 
     setting: Setting
     overrides: list[str]  # the setting's overrides after any window's
+    base: str  # the run's fingerprint (see run_fingerprint)
     tag: dict[str, Any] = field(default_factory=dict)  # e.g. the walk-forward fold
 
     @property
     def key(self) -> str:
-        return setting_key(self.overrides)
+        return setting_key(self.base, self.overrides)
 
 
 class SettingPool:
@@ -272,6 +281,13 @@ class SettingPool:
         self.progress = progress
         self.echo = echo
         self.ran = 0  # settings run by this pool (the rest came from the store)
+        self.fingerprint = run_fingerprint(config, base_overrides)
+
+    def job(
+        self, setting: Setting, window: Sequence[str] = (), tag: dict[str, Any] | None = None
+    ) -> Job:
+        """The job of ``setting`` over ``window`` (``run.start``/``run.end`` overrides)."""
+        return Job(setting, [*window, *overrides_of(setting)], self.fingerprint, tag or {})
 
     def prebuild_views(self, jobs: Sequence[Job]) -> None:
         """Build every missing execution view of ``jobs`` in one pass (System A, windowed)."""
@@ -355,6 +371,7 @@ class SettingPool:
             "key": job.key,
             "setting": [[k, v] for k, v in job.setting],
             "overrides": job.overrides,
+            "base_overrides": self.base_overrides,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             **result,
         }
@@ -459,6 +476,8 @@ def guided_rows(
     window = list(window)
     for row in pool.store.rows.values():
         setting = dict(row.get("setting", []))
+        if row["key"] != setting_key(pool.fingerprint, row["overrides"]):
+            continue  # another run config's row (a shared --out folder)
         if row["overrides"][: len(window)] != window or set(setting) != set(distributions):
             continue
         if not all(p.contains(setting[p.key]) for p in spec.params):
@@ -479,47 +498,59 @@ def guided_rows(
 
     from tqdm import tqdm
 
-    remaining = max(0, spec.trials - told)
-    bar = tqdm(total=remaining, desc="guided", unit="trial", disable=not pool.progress)
-    running: dict[Any, tuple[Any, Job]] = {}
-    asked = 0
+    # ``trials`` distinct settings: a small space makes the sampler repeat itself, so asks
+    # are capped too.
+    bar = tqdm(
+        total=max(0, spec.trials - told), desc="guided", unit="setting", disable=not pool.progress
+    )
+    running: dict[Any, Job] = {}
+    waiting: dict[str, list[Any]] = {}  # a running setting's key -> the trials awaiting it
+
+    def tell(trial: Any, row: dict[str, Any]) -> None:
+        score = spec.score(row["metrics"])
+        for name, v in constraints(score).items():
+            trial.set_constraint(name, v)
+        study.tell(trial, value(score))
+        if row["key"] not in rows:
+            bar.update(1)
+        rows[row["key"]] = row
+
+    asks_left = 20 * spec.trials
+
+    def more() -> bool:
+        return len(rows) + len(waiting) < spec.trials and asks_left > 0
+
     try:
-        while asked < remaining or running:
-            while asked < remaining and len(running) < in_flight:
+        while more() or running:
+            while more() and len(running) < in_flight:
                 trial = study.ask(distributions)
-                asked += 1
+                asks_left -= 1
                 setting = setting_of(
                     spec.params, {p.key: p.from_optuna(trial.params[p.key]) for p in spec.params}
                 )
-                job = Job(setting, [*window, *overrides_of(setting)])
+                job = pool.job(setting, window)
                 if job.key in pool.store.rows:  # proposed again: the stored answer
-                    score = spec.score(pool.store.rows[job.key]["metrics"])
-                    for name, v in constraints(score).items():
-                        trial.set_constraint(name, v)
-                    study.tell(trial, value(score))
-                    rows[job.key] = pool.store.rows[job.key]
-                    bar.update(1)
-                    continue
-                ref = _remote().remote(
-                    pool.config,
-                    [*pool.base_overrides, *job.overrides],
-                    str(pool.store.folder / "runs" / job.key),
-                )
-                running[ref] = (trial, job)
+                    tell(trial, pool.store.rows[job.key])
+                elif job.key in waiting:  # proposed again while it runs: wait for it
+                    waiting[job.key].append(trial)
+                else:
+                    ref = _remote().remote(
+                        pool.config,
+                        [*pool.base_overrides, *job.overrides],
+                        str(pool.store.folder / "runs" / job.key),
+                    )
+                    running[ref] = job
+                    waiting[job.key] = [trial]
             if not running:
                 continue
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
-                trial, job = running.pop(ref)
+                job = running.pop(ref)
                 row = pool._row(job, ray.get(ref))
                 pool.store.add(row)
                 pool.ran += 1
-                rows[job.key] = row
-                score = spec.score(row["metrics"])
-                for name, v in constraints(score).items():
-                    trial.set_constraint(name, v)
-                study.tell(trial, value(score))
-                bar.update(1)
+                for trial in waiting.pop(job.key):
+                    tell(trial, row)
     except KeyboardInterrupt:
         for ref in running:
             ray.cancel(ref, force=True)
@@ -542,7 +573,7 @@ def search(
     """Every row of one search (grid, random or guided) over one window, ranked."""
     if spec.mode == "guided":
         return ranked(spec, guided_rows(spec, pool, window, in_flight))
-    jobs = [Job(s, [*window, *overrides_of(s)]) for s in spec.settings()]
+    jobs = [pool.job(s, window) for s in spec.settings()]
     pool.prebuild_views(jobs)
     return ranked(spec, pool.run(jobs, in_flight, label))
 

@@ -300,6 +300,8 @@ def parse_sweep(table: Any) -> SweepSpec:
         raise ConfigError("sweep.params: name at least one parameter to sweep")
     params = tuple(_param(key, spec) for key, spec in params_table.items())
     for param in params:
+        if mode == "grid":
+            param.grid_values()  # a range without a step has no grid: say so now
         if not param.key.startswith(("strategy.", "venue.", "run.")):
             raise ConfigError(f"sweep.params.{param.key}: sweep strategy.*, venue.* or run.* keys")
     objective = table.get("objective", "sharpe")

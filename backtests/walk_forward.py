@@ -37,7 +37,6 @@ import pandas as pd
 from liqcascade.backtests.run_config import ConfigError
 from liqcascade.backtests.run_config import load_raw
 from liqcascade.backtests.run_config import load_runs
-from liqcascade.backtests.sweep import Job
 from liqcascade.backtests.sweep import ResultStore
 from liqcascade.backtests.sweep import SettingPool
 from liqcascade.backtests.sweep import check_settings
@@ -47,7 +46,6 @@ from liqcascade.backtests.sweep import ray_session
 from liqcascade.backtests.sweep import search
 from liqcascade.backtests.sweep import sweep_folder
 from liqcascade.backtests.sweep_space import SweepSpec
-from liqcascade.backtests.sweep_space import overrides_of
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 NS_PER_US = 1_000
@@ -227,7 +225,7 @@ def run_walk_forward(
                 train_rows[fold.index] = search(spec, pool, fold.train_window, cpus)
         else:  # every fold's train settings at once: the folds are independent
             jobs = [
-                Job(s, [*fold.train_window, *overrides_of(s)], {"fold": fold.index})
+                pool.job(s, fold.train_window, {"fold": fold.index})
                 for fold in folds
                 for s in settings
             ]
@@ -241,9 +239,9 @@ def run_walk_forward(
             for fold in folds
         }
         test_jobs = [
-            Job(
+            pool.job(
                 tuple((k, v) for k, v in best[fold.index]["setting"]),
-                [*fold.test_window, *overrides_of(tuple(best[fold.index]["setting"]))],
+                fold.test_window,
                 {"fold": fold.index},
             )
             for fold in folds
