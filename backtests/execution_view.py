@@ -67,7 +67,10 @@ from liqcascade.backtests.trade_windows import Prints
 from liqcascade.backtests.trade_windows import SpanReplay
 from liqcascade.backtests.trade_windows import cascade_spans
 from liqcascade.backtests.trade_windows import cascade_windows
+from liqcascade.backtests.trade_windows import declared_cascades
+from liqcascade.backtests.trade_windows import detector_params
 from liqcascade.backtests.trade_windows import merge_windows
+from liqcascade.backtests.trade_windows import since
 from liqcascade.backtests.trade_windows import window_params
 from liqcascade.data_loaders.arrow_tables import fixed_to_float
 from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
@@ -256,6 +259,18 @@ def _build_instrument(
     if replayed:
         grid = instrument_grid(catalog, instrument_id)
         liquidations = read_liquidations(catalog, instrument_id)
+        detected: dict[str, list[tuple[int, str]]] = {}
+
+        def declared(target: _Target) -> list[tuple[int, str]]:
+            """Cascades, detected once per detector parameters and start."""
+            detector = detector_params(target.strategy)
+            key = json.dumps([target.start_ns, sorted(detector.items())])
+            if key not in detected:
+                detected[key] = declared_cascades(
+                    since(liquidations, target.start_ns), target.strategy
+                )
+            return detected[key]
+
         if grid is None:  # no definition: every span is FULL (no prices to replay)
             spans = {
                 i: cascade_spans(
@@ -274,6 +289,7 @@ def _build_instrument(
                     targets[i].latency_ns,
                     grid,
                     targets[i].start_ns,
+                    declared(targets[i]),
                 )
                 for i in replayed
             }

@@ -46,6 +46,7 @@ from liqcascade.backtests.execution_view import read_prints
 from liqcascade.backtests.run_config import RunSpec
 from liqcascade.backtests.trade_windows import Grid
 from liqcascade.backtests.trade_windows import Prints
+from liqcascade.backtests.trade_windows import SpanReplay
 from liqcascade.backtests.trade_windows import declared_cascades
 from liqcascade.backtests.trade_windows import since
 from liqcascade.data_loaders.catalog_writer import TRADES
@@ -75,40 +76,6 @@ class ScreenTrade:
     quantity: float
     pnl: float
     exit_reason: str
-
-
-class Market:
-    """Each symbol's prints (in memory), liquidations and grid, shared by every setting."""
-
-    def __init__(self, catalog: Path, symbols: Sequence[str]) -> None:
-        self.prints: dict[str, Prints] = {}
-        self.liquidations: dict[str, Any] = {}
-        self.grids: dict[str, Grid] = {}
-        self._declared: dict[tuple[str, str, int | None], list[tuple[int, str]]] = {}
-        for symbol in symbols:
-            instrument_id = instrument_id_for(symbol)
-            grid = instrument_grid(catalog, instrument_id)
-            if grid is None:
-                raise ValueError(f"{catalog}: no instrument definition for {instrument_id}")
-            folder = catalog / "data" / TRADES.directory / instrument_id
-            files = sorted(folder.glob("*.parquet")) if folder.exists() else []
-            self.prints[symbol] = Prints.join(list(read_prints(files, grid.tick)))
-            self.liquidations[symbol] = read_liquidations(catalog, instrument_id)
-            self.grids[symbol] = grid
-
-    def declared(
-        self, symbol: str, strategy: dict[str, Any], start_ns: int | None
-    ) -> list[tuple[int, str]]:
-        """Declared cascades, computed once per detector parameters."""
-        from liqcascade.backtests.trade_windows import _config
-
-        detector = _config(strategy).detector_kwargs()
-        key = (symbol, repr(sorted(detector.items())), start_ns)
-        if key not in self._declared:
-            self._declared[key] = declared_cascades(
-                since(self.liquidations[symbol], start_ns), strategy
-            )
-        return self._declared[key]
 
 
 def _first(mask: np.ndarray) -> int | None:
@@ -203,26 +170,105 @@ def _replay(
     return ScreenTrade(symbol, declared_ns, side, fill_ns, exit_ns, entry, exit_, qty, pnl, reason)
 
 
-def screen(spec: RunSpec, market: Market, seed: int = 0) -> list[ScreenTrade]:
-    """Replay one resolved run (System A) on the market; its trades in exit order."""
-    start_ns = parse_utc(spec.start) if spec.start else None
-    end_ns = parse_utc(spec.end) if spec.end else None
-    events = []
-    for symbol in spec.symbols:
+class _OutcomeReplay(SpanReplay):
+    """Each cascade's would-be trade, from the prints streamed past it (one symbol)."""
+
+    def __init__(
+        self,
+        symbol: str,
+        spec: RunSpec,
+        liquidations: Any,
+        grid: Grid,
+        start_ns: int | None,
+        declared: list[tuple[int, str]],
+        seed: int,
+    ) -> None:
+        from liqcascade.backtests.trade_windows import _config
+
         strategy = spec.strategies[symbol]
-        for declared_ns, side in market.declared(symbol, strategy, start_ns):
-            if end_ns is None or declared_ns <= end_ns:
-                events.append((declared_ns, symbol, side))
-    events.sort()
-    rng = np.random.default_rng(seed)
+        latency_ns = int(spec.venue.latency_ms * 1_000_000)
+        super().__init__(liquidations, strategy, latency_ns, grid, start_ns, declared)
+        self.horizon_ns += 3 * latency_ns  # a re-priced entry, the market close's latency
+        self.symbol, self.spec, self.config = symbol, spec, _config(strategy)
+        self.rng = np.random.default_rng(seed)
+
+    def replay_cascade(self, declared_ns: int, side: str, prints: Prints) -> Any:
+        outcome = _replay(
+            self.symbol, declared_ns, side, self.config, self.spec, prints, self.grid, self.rng
+        )
+        return declared_ns, side, outcome
+
+
+def screen_runs(specs: Sequence[RunSpec], seed: int = 0) -> list[list[ScreenTrade]]:
+    """
+    Screen several resolved runs (System A) of one catalog in one pass over its prints.
+
+    Each symbol's prints are read once, in file-sized chunks, and streamed past every run's
+    cascades (memory: the prints one cascade needs, not the symbol's history); cascades are
+    detected once per detector parameters. Then each run's gate (one trade per symbol,
+    cooldown, sessions, exposure cap, loss limits) picks the trades, in time order across
+    symbols. Returns each run's trades in exit order.
+    """
+    from liqcascade.backtests.trade_windows import detector_params
+
+    catalogs = {spec.catalog for spec in specs}
+    if len(catalogs) != 1:
+        raise ValueError("screen_runs: the runs must share one catalog")
+    catalog = Path(next(iter(catalogs)))
+    outcomes: list[dict[str, list[Any]]] = [{} for _ in specs]
+    symbols = sorted({symbol for spec in specs for symbol in spec.symbols})
+    for symbol in symbols:
+        instrument_id = instrument_id_for(symbol)
+        grid = instrument_grid(catalog, instrument_id)
+        if grid is None:
+            raise ValueError(f"{catalog}: no instrument definition for {instrument_id}")
+        liquidations = read_liquidations(catalog, instrument_id)
+        detected: dict[str, list[tuple[int, str]]] = {}
+        replays: dict[int, _OutcomeReplay] = {}
+        for index, spec in enumerate(specs):
+            if symbol not in spec.symbols:
+                continue
+            strategy = spec.strategies[symbol]
+            start_ns = parse_utc(spec.start) if spec.start else None
+            key = repr((start_ns, sorted(detector_params(strategy).items())))
+            if key not in detected:
+                detected[key] = declared_cascades(since(liquidations, start_ns), strategy)
+            replays[index] = _OutcomeReplay(
+                symbol, spec, liquidations, grid, start_ns, detected[key], seed
+            )
+        folder = catalog / "data" / TRADES.directory / instrument_id
+        files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+        for chunk in read_prints(files, grid.tick):
+            for replay in replays.values():
+                replay.feed(chunk)
+        for index, replay in replays.items():
+            outcomes[index][symbol] = replay.finish()
+    return [_gate(spec, outcomes[i]) for i, spec in enumerate(specs)]
+
+
+def screen(spec: RunSpec, seed: int = 0) -> list[ScreenTrade]:
+    """Screen one resolved run; its trades in exit order."""
+    return screen_runs([spec], seed)[0]
+
+
+def _gate(spec: RunSpec, per_symbol: dict[str, list[Any]]) -> list[ScreenTrade]:
+    """The run's trades: the strategy's gate over every symbol's would-be trades, in order."""
+    from liqcascade.backtests.trade_windows import _config
+
+    end_ns = parse_utc(spec.end) if spec.end else None
+    events = [
+        (declared_ns, symbol, outcome)
+        for symbol, items in per_symbol.items()
+        for declared_ns, _, outcome in items
+        if end_ns is None or declared_ns <= end_ns
+    ]
+    events.sort(key=lambda e: (e[0], e[1]))
     busy_until: dict[str, int] = {}
     cooldown_until: dict[str, int] = {}
     closed: list[tuple[int, float]] = []  # (exit ns, pnl) of trades closed so far
     pending: list[tuple[int, int, float]] = []  # heap of (exit ns, order, pnl) not yet closed
     trades: list[ScreenTrade] = []
     balance = spec.starting_balance
-    from liqcascade.backtests.trade_windows import _config
-
     configs = {symbol: _config(spec.strategies[symbol]) for symbol in spec.symbols}
     sessions = {
         symbol: SessionRules(
@@ -232,7 +278,7 @@ def screen(spec: RunSpec, market: Market, seed: int = 0) -> list[ScreenTrade]:
         )
         for symbol, c in configs.items()
     }
-    for declared_ns, symbol, side in events:
+    for declared_ns, symbol, outcome in events:
         strategy = configs[symbol]
         while pending and pending[0][0] <= declared_ns:
             exit_ns, _, pnl = heapq.heappop(pending)
@@ -252,16 +298,6 @@ def screen(spec: RunSpec, market: Market, seed: int = 0) -> list[ScreenTrade]:
         limits = LossLimits(strategy.daily_loss_limit, strategy.weekly_loss_limit)
         if limits.blocked(declared_ns, balance, closed) is not None:
             continue
-        outcome = _replay(
-            symbol,
-            declared_ns,
-            side,
-            strategy,
-            spec,
-            market.prints[symbol],
-            market.grids[symbol],
-            rng,
-        )
         if outcome is None:
             continue
         if isinstance(outcome, int):  # unfilled: busy until its cancel, no cooldown
@@ -274,3 +310,58 @@ def screen(spec: RunSpec, market: Market, seed: int = 0) -> list[ScreenTrade]:
         cooldown_until[symbol] = outcome.exit_ns + int(strategy.cooldown_s * NS_PER_S)
         heapq.heappush(pending, (outcome.exit_ns, len(trades), outcome.pnl))
     return sorted(trades, key=lambda t: t.exit_ns)
+
+
+def screen_records(spec: RunSpec, trades: Sequence[ScreenTrade]) -> Any:
+    """The screen's trades as run records (no cascades or signals: trade figures only)."""
+    from liqcascade.backtests.records import RunRecords
+    from liqcascade.backtests.records import TradeRecord
+    from liqcascade.backtests.runner import data_span
+
+    start_ns, end_ns = data_span(spec.catalog, spec.symbols, spec.start, spec.end)
+    return RunRecords(
+        name=f"{spec.name} (screen)",
+        symbols=spec.symbols,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        starting_balance=spec.starting_balance,
+        cascades=(),
+        signals=(),
+        trades=tuple(
+            TradeRecord(
+                symbol=t.symbol,
+                side=t.side,
+                declared_ns=t.declared_ns,
+                entry_ns=t.entry_ns,
+                exit_ns=t.exit_ns,
+                entry_price=t.entry_price,
+                exit_price=t.exit_price,
+                quantity=t.quantity,
+                pnl=t.pnl,
+                fees=0.0,
+                exit_reason=t.exit_reason,
+            )
+            for t in trades
+        ),
+    )
+
+
+def agreement(screened: Sequence[ScreenTrade], engine: Sequence[dict[str, Any]]) -> dict:
+    """
+    How the screen's trades of one setting compare with the engine's (its result row's).
+
+    Returns the trade counts, the share of the engine's trades the screen also made (same
+    symbol and cascade), the share of those with the same exit reason, and both total PnLs.
+    """
+    mine = {(t.symbol, t.declared_ns): t for t in screened}
+    theirs = {(t["symbol"], t["declared_ns"]): t for t in engine}
+    both = mine.keys() & theirs.keys()
+    same_exit = sum(mine[k].exit_reason == theirs[k]["exit_reason"] for k in both)
+    return {
+        "engine_trades": len(theirs),
+        "screen_trades": len(mine),
+        "matched_share": len(both) / len(theirs) if theirs else None,
+        "same_exit_share": same_exit / len(both) if both else None,
+        "engine_pnl": sum(t["pnl"] for t in engine),
+        "screen_pnl": sum(t.pnl for t in screened),
+    }

@@ -281,6 +281,8 @@ class SettingPool:
         self.progress = progress
         self.echo = echo
         self.ran = 0  # settings run by this pool (the rest came from the store)
+        self.run_seconds = 0.0  # wall time spent running settings on Ray
+        self.view_seconds = 0.0  # wall time spent building views before the runs
         self.fingerprint = run_fingerprint(config, base_overrides)
 
     def job(
@@ -289,8 +291,14 @@ class SettingPool:
         """The job of ``setting`` over ``window`` (``run.start``/``run.end`` overrides)."""
         return Job(setting, [*window, *overrides_of(setting)], self.fingerprint, tag or {})
 
-    def prebuild_views(self, jobs: Sequence[Job]) -> None:
-        """Build every missing execution view of ``jobs`` in one pass (System A, windowed)."""
+    def prebuild_views(self, jobs: Sequence[Job], in_flight: int = 1) -> None:
+        """
+        Build every missing execution view of ``jobs`` (System A, windowed) before the runs:
+        ``in_flight`` Ray tasks, each building its share of the views in one pass over the
+        catalog (which also starts the workers the runs then use).
+        """
+        import ray
+
         from liqcascade.backtests.execution_view import ViewRequest
         from liqcascade.backtests.execution_view import build_execution_views
         from liqcascade.strategies.trading_gate import parse_utc
@@ -311,10 +319,14 @@ class SettingPool:
             groups.setdefault((spec.catalog, spec.symbols), []).append(request)
         for (catalog, symbols), requests in groups.items():
             started = time.perf_counter()
-            build_execution_views(catalog, list(symbols), requests)
+            shares = [requests[i::in_flight] for i in range(min(in_flight, len(requests)))]
+            task = ray.remote(num_cpus=1, max_retries=0)(build_execution_views)
+            ray.get([task.remote(catalog, list(symbols), share) for share in shares])
+            self.view_seconds += time.perf_counter() - started
             self.echo(
                 f"execution views of {len(requests)} setting(s) ready in "
-                f"{time.perf_counter() - started:.1f} s (one pass over the catalog)"
+                f"{time.perf_counter() - started:.1f} s ({len(shares)} task(s), one pass over the "
+                "catalog each)"
             )
 
     def spec(self, job: Job) -> RunSpec:
@@ -337,6 +349,7 @@ class SettingPool:
             self.echo(f"{label}: {len(todo)} to run, {len(set(rows))} already in {self.store.path}")
         queue = list(todo.values())
         running: dict[Any, Job] = {}
+        started = time.perf_counter()
         bar = tqdm(total=len(queue), desc=label, unit="run", disable=not self.progress)
         try:
             while queue or running:
@@ -364,6 +377,7 @@ class SettingPool:
             ) from None
         finally:
             bar.close()
+            self.run_seconds += time.perf_counter() - started
         return [rows[job.key] for job in jobs]
 
     def _row(self, job: Job, result: dict[str, Any]) -> dict[str, Any]:
@@ -389,6 +403,7 @@ class SweepOutcome:
     folder: Path
     report: Path
     ran: int
+    pool: SettingPool | None = None
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -574,8 +589,62 @@ def search(
     if spec.mode == "guided":
         return ranked(spec, guided_rows(spec, pool, window, in_flight))
     jobs = [pool.job(s, window) for s in spec.settings()]
-    pool.prebuild_views(jobs)
+    if spec.confirm:
+        jobs = screened_jobs(spec, pool, jobs)
+    pool.prebuild_views(jobs, in_flight)
     return ranked(spec, pool.run(jobs, in_flight, label))
+
+
+def screened_jobs(
+    spec: SweepSpec, pool: SettingPool, jobs: Sequence[Job], name: str = "screen.csv"
+) -> list[Job]:
+    """
+    Screen every job (:mod:`liqcascade.backtests.screen`) and keep the ``spec.confirm`` best
+    for the engine. The screen's table is saved as ``screen.csv`` - a ranking aid, not a
+    result: only the engine runs of the kept settings are reported.
+    """
+    import pandas as pd
+
+    from liqcascade.backtests.metrics import compute_metrics
+    from liqcascade.backtests.screen import screen_records
+    from liqcascade.backtests.screen import screen_runs
+
+    started = time.perf_counter()
+    runs = [pool.spec(job) for job in jobs]
+    if any(run.system != "cascade_mm" for run in runs):
+        raise ConfigError("sweep.confirm: the screen replays System A (cascade_mm) only")
+    scored = []
+    for job, run, trades in zip(jobs, runs, screen_runs(runs), strict=True):
+        metrics = compute_metrics(screen_records(run, trades))
+        score = spec.score(metrics)
+        if metrics.get(spec.objective) is None and metrics["trades"]:
+            raise ConfigError(
+                f"sweep.objective: the screen has trades only; {spec.objective} needs the engine"
+            )
+        scored.append((spec.rank_key(score), job, metrics, score))
+    scored.sort(key=lambda item: item[0])
+    table = pd.DataFrame.from_records(
+        [
+            {
+                "screen_rank": rank,
+                **dict(job.setting),
+                "objective": score.objective,
+                "feasible": score.feasible,
+                "trades": metrics["trades"],
+                "total_pnl": metrics["total_pnl"],
+                "confirmed": rank <= spec.confirm,
+                "key": job.key,
+            }
+            for rank, (_, job, metrics, score) in enumerate(scored, 1)
+        ]
+    )
+    table.to_csv(pool.store.folder / name, index=False)
+    pool.echo(
+        f"screen: {len(jobs)} setting(s) replayed in {time.perf_counter() - started:.1f} s; "
+        f"the best {min(spec.confirm, len(jobs))} go to the engine ({name} is a ranking, "
+        "not a result)"
+    )
+    return [job for _, job, _, _ in scored[: spec.confirm]]
 
 
 def run_sweep(
@@ -623,4 +692,4 @@ def run_sweep(
         f"{elapsed:.1f} s"
     )
     echo((report / "sweep.txt").read_text())
-    return SweepOutcome(spec, rows, folder, report, pool.ran)
+    return SweepOutcome(spec, rows, folder, report, pool.ran, pool)

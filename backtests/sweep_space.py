@@ -14,6 +14,8 @@ else in the file changes meaning::
     trades = { min = 10 }
     max_drawdown_pct = { max = 3.0 }
 
+    # confirm = 8            # screen every setting, run the 8 best in the engine
+
     [sweep.params]           # dotted keys, as on the command line
     "strategy.defaults.entry_offset" = [0.001, 0.0015, 0.002]            # listed values
     "strategy.defaults.take_profit" = { low = 0.001, high = 0.0025, step = 0.0005 }
@@ -200,6 +202,9 @@ class SweepSpec:
     trials: int | None = None
     seed: int = 0
     constraints: tuple[Constraint, ...] = ()
+    #: Screen every setting (:mod:`liqcascade.backtests.screen`), run only this many of the
+    #: best in the engine; ``None`` runs every setting in the engine.
+    confirm: int | None = None
 
     def settings(self) -> list[Setting]:
         """Grid: every combination, in order. Random: ``trials`` distinct draws (seeded)."""
@@ -246,6 +251,8 @@ class SweepSpec:
             else f"{self.trials} trials, seed {self.seed}"
         )
         text = f"{self.mode} search ({size}), {self.direction} {self.objective}"
+        if self.confirm:
+            text += f"; screened, the best {self.confirm} confirmed in the engine"
         if self.constraints:
             text += " subject to " + ", ".join(c.describe() for c in self.constraints)
         return text
@@ -288,7 +295,9 @@ def parse_sweep(table: Any) -> SweepSpec:
     """Validate a ``[sweep]`` table; every error names its key."""
     if not isinstance(table, dict):
         raise ConfigError("sweep: the run config has no [sweep] table")
-    known = {"mode", "objective", "direction", "trials", "seed", "constraints", "params"}
+    known = {
+        "mode", "objective", "direction", "trials", "seed", "constraints", "params", "confirm",
+    }  # fmt: skip
     for key in table:
         if key not in known:
             raise ConfigError(f"sweep.{key}: unknown key (known: {', '.join(sorted(known))})")
@@ -321,6 +330,14 @@ def parse_sweep(table: Any) -> SweepSpec:
     seed = table.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"sweep.seed: expected an integer, got {seed!r}")
+    confirm = table.get("confirm")
+    if confirm is not None:
+        if not isinstance(confirm, int) or isinstance(confirm, bool) or confirm < 1:
+            raise ConfigError(
+                f"sweep.confirm: how many screened settings to confirm, got {confirm!r}"
+            )
+        if mode == "guided":
+            raise ConfigError("sweep.confirm: the guided search runs every trial in the engine")
     constraints = []
     for metric, bound in (table.get("constraints") or {}).items():
         where = f"sweep.constraints.{metric}"
@@ -343,6 +360,7 @@ def parse_sweep(table: Any) -> SweepSpec:
         trials=trials,
         seed=seed,
         constraints=tuple(constraints),
+        confirm=confirm,
     )
 
 

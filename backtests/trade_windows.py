@@ -75,6 +75,11 @@ def window_rules(strategy: dict[str, Any], latency_ns: int = 0) -> WindowRules:
     return _rules(_config(strategy), latency_ns)
 
 
+def detector_params(strategy: dict[str, Any]) -> dict[str, Any]:
+    """The parameters cascades depend on: settings with equal ones declare the same cascades."""
+    return _config(strategy).detector_kwargs()
+
+
 def window_params(strategy: dict[str, Any], latency_ns: int) -> dict[str, Any]:
     """Everything a symbol's windows depend on (trading hours, say, do not: views are shared)."""
     config = _config(strategy)
@@ -294,6 +299,12 @@ class SpanReplay:
     start_ns : int, optional
         The run's first ``ts_init``: the strategy sees nothing before it, so its detector
         starts there and so do the replayed reference prices.
+    declared : list, optional
+        The declared cascades, if already known (settings sharing detector parameters
+        share them); else the detector runs over ``liquidations``.
+
+    Subclasses replay something else per cascade: override :meth:`replay_cascade` (and widen
+    ``horizon_ns`` if it needs prints further out).
 
     """
 
@@ -304,22 +315,30 @@ class SpanReplay:
         latency_ns: int,
         grid: Grid,
         start_ns: int | None = None,
+        declared: list[tuple[int, str]] | None = None,
     ) -> None:
         self.rules = window_rules(strategy, latency_ns)
-        self.declared = declared_cascades(since(liquidations, start_ns), strategy)
+        if declared is None:
+            declared = declared_cascades(since(liquidations, start_ns), strategy)
+        self.declared = declared
         self.grid = grid
         self.start_ns = start_ns
-        self.spans: list[CascadeSpan] = []
+        self.spans: list[Any] = []
         self._buffer = Prints(*(np.empty(0, dtype=t) for t in (np.int64, np.int64, np.float64)))
         self._pending = 0  # declared[pending:] still need prints up to deadline + max hold
-        self._horizon = self.rules.entry_timeout_ns + self.rules.max_hold_ns
+        #: How far after a declaration a cascade's replay needs prints.
+        self.horizon_ns = self.rules.entry_timeout_ns + self.rules.max_hold_ns
+
+    def replay_cascade(self, declared_ns: int, side: str, prints: Prints) -> Any:
+        """One cascade's :class:`CascadeSpan`; ``prints`` run from the last one before it."""
+        return cascade_span(declared_ns, side, self.rules, self.grid, prints)
 
     def _resolve(self, up_to: int | None) -> None:
         while self._pending < len(self.declared):
             declared_ns, side = self.declared[self._pending]
-            if up_to is not None and declared_ns + self._horizon >= up_to:
+            if up_to is not None and declared_ns + self.horizon_ns >= up_to:
                 return
-            self.spans.append(cascade_span(declared_ns, side, self.rules, self.grid, self._buffer))
+            self.spans.append(self.replay_cascade(declared_ns, side, self._buffer))
             self._pending += 1
 
     def feed(self, chunk: Prints) -> None:
@@ -340,8 +359,8 @@ class SpanReplay:
             keep_from = int(np.searchsorted(buffer.ts, next_declared, side="left")) - 1
         self._buffer = buffer.since(max(keep_from, 0))
 
-    def finish(self) -> list[CascadeSpan]:
-        """Every span, once all prints are fed."""
+    def finish(self) -> list[Any]:
+        """Every span (or subclass result), once all prints are fed."""
         self._resolve(None)
         return self.spans
 

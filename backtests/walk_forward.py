@@ -43,6 +43,7 @@ from liqcascade.backtests.sweep import check_settings
 from liqcascade.backtests.sweep import load_sweep
 from liqcascade.backtests.sweep import ranked
 from liqcascade.backtests.sweep import ray_session
+from liqcascade.backtests.sweep import screened_jobs
 from liqcascade.backtests.sweep import search
 from liqcascade.backtests.sweep import sweep_folder
 from liqcascade.backtests.sweep_space import SweepSpec
@@ -224,12 +225,13 @@ def run_walk_forward(
             for fold in folds:
                 train_rows[fold.index] = search(spec, pool, fold.train_window, cpus)
         else:  # every fold's train settings at once: the folds are independent
-            jobs = [
-                pool.job(s, fold.train_window, {"fold": fold.index})
-                for fold in folds
-                for s in settings
-            ]
-            pool.prebuild_views(jobs)
+            jobs = []
+            for fold in folds:
+                mine = [pool.job(s, fold.train_window, {"fold": fold.index}) for s in settings]
+                if spec.confirm:  # screened on the fold's train days, the best confirmed
+                    mine = screened_jobs(spec, pool, mine, f"screen-fold{fold.index}.csv")
+                jobs += mine
+            pool.prebuild_views(jobs, cpus)
             rows = pool.run(jobs, cpus, "train folds")
             for fold in folds:
                 mine = [r for r, j in zip(rows, jobs, strict=True) if j.tag["fold"] == fold.index]
@@ -247,7 +249,7 @@ def run_walk_forward(
             for fold in folds
             if best[fold.index] is not None
         ]
-        pool.prebuild_views(test_jobs)
+        pool.prebuild_views(test_jobs, cpus)
         tested = pool.run(test_jobs, cpus, "test folds")
     test_rows: dict[int, dict[str, Any] | None] = {f.index: None for f in folds}
     for job, row in zip(test_jobs, tested, strict=True):

@@ -250,3 +250,21 @@ def test_two_fold_walk_forward_tests_each_train_folds_best_on_the_next_day(
     # A second run finds every fold's runs: nothing runs again.
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and "0 run(s) now" in again.output
+
+
+def test_a_screened_sweep_runs_only_the_confirmed_settings_in_the_engine(
+    market: Path, tmp_path: Path, ray_local
+) -> None:
+    screened = GRID.replace('objective = "total_pnl"', 'objective = "total_pnl"\nconfirm = 2')
+    config = _config(tmp_path, market, screened)
+    out = tmp_path / "screened"
+    args = ["sweep", "--config", str(config), "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(main, [*args, "--no-charts", f"run.end={DAY1_END}"])
+    assert result.exit_code == 0, result.output
+    screen = pd.read_csv(out / "screen.csv")
+    assert len(screen) == 4 and screen["confirmed"].sum() == 2
+    rows = _rows(out / "results.jsonl")
+    assert sorted(r["key"] for r in rows) == sorted(screen[screen["confirmed"]]["key"])
+    assert len(pd.read_csv(out / "sweep.csv")) == 2  # only engine runs are results
+    for row in rows:
+        _assert_row_is_the_plain_backtest(config, row)
