@@ -311,8 +311,10 @@ def _report(
     trades_frame(stitched).to_csv(report / "oos_trades.csv", index=False)
     equity = equity_curve(stitched)
     equity.to_csv(report / "oos_equity.csv", header=True)
-    is_objective = _mean(list(table["is_objective"]))
-    oos_objective_mean = _mean(list(table["oos_objective"]))
+    # Folds where both figures exist (a Sharpe needs 2+ days: a 1-day test fold has none).
+    both = table.dropna(subset=["is_objective", "oos_objective"])
+    is_objective = _mean(list(both["is_objective"]))
+    oos_objective_mean = _mean(list(both["oos_objective"]))
     is_daily = _mean(list(table["is_daily_return_pct"]))
     overall = {
         "folds": len(folds),
@@ -387,18 +389,26 @@ def _text(
         )
     lines += [
         f"overall {spec.objective}: in-sample mean {_fmt(overall['is_objective_mean'])}, "
-        f"out-of-sample mean {_fmt(overall['oos_objective_mean'])} "
-        f"(stitched {_fmt(overall['oos_objective_stitched'])})",
+        f"out-of-sample mean {_fmt(overall['oos_objective_mean'])} (folds with both); "
+        f"stitched out-of-sample {_fmt(overall['oos_objective_stitched'])}",
         f"mean daily return: in-sample {_fmt(overall['is_daily_return_pct_mean'])} %, "
         f"out-of-sample (stitched) {_fmt(overall['oos_daily_return_pct'])} %",
         f"stitched out-of-sample: {overall['oos_trades']} trades, total return "
         f"{_fmt(overall['oos_total_return_pct'])} %, max drawdown "
         f"{_fmt(overall['oos_max_drawdown_pct'])} %, Sharpe {_fmt(overall['oos_sharpe'])}",
     ]
-    for label, key in (("objective", "objective_ratio"), ("daily return", "daily_return_ratio")):
+    for label, key, ins in (
+        ("objective", "objective_ratio", overall["is_objective_mean"]),
+        ("daily return", "daily_return_ratio", overall["is_daily_return_pct_mean"]),
+    ):
         ratio = overall[key]
         if ratio is None:
-            lines.append(f"degradation of the {label}: undefined (in-sample figure <= 0)")
+            why = (
+                "no fold has both figures (a Sharpe needs 2+ test days)"
+                if ins is None
+                else "in-sample figure <= 0"
+            )
+            lines.append(f"degradation of the {label}: undefined ({why})")
         else:
             lines.append(
                 f"degradation of the {label}: OOS/IS = {ratio:.2f} "
