@@ -120,14 +120,27 @@ def _catalog_files(catalog: Path) -> str:
     return digest.hexdigest()
 
 
+#: Modules that report or search but never change a run's figures (left out of the code
+#: fingerprint, so editing a chart does not discard every result).
+_NOT_RUN_CODE = frozenset(
+    {
+        "sweep.py", "sweep_space.py", "sweep_report.py", "walk_forward.py", "screen.py",
+        "research_plots.py", "plots.py", "report.py", "job.py",
+    }
+)  # fmt: skip
+
+
 def _code() -> str:
-    """The source of the strategies and the backtest code: a result is only as new as it."""
+    """The source a run executes (strategies, data classes, runner): a result is as new as it."""
     import liqcascade.backtests
+    import liqcascade.data_loaders
     import liqcascade.strategies
 
     digest = hashlib.sha256()
-    for package in (liqcascade.strategies, liqcascade.backtests):
+    for package in (liqcascade.strategies, liqcascade.data_loaders, liqcascade.backtests):
         for module in sorted(Path(package.__file__).parent.glob("*.py")):
+            if package is liqcascade.backtests and module.name in _NOT_RUN_CODE:
+                continue
             digest.update(module.name.encode() + module.read_bytes())
     return digest.hexdigest()
 
@@ -686,6 +699,8 @@ def run_sweep(
         echo(f"ray: {cpus} CPU(s)" + (f" at {address}" if address else " (local)"))
         rows = search(spec, pool, (), cpus)
     elapsed = time.perf_counter() - started
+    with contextlib.suppress(OSError):
+        (folder / "runs").rmdir()  # the runs' scratch folders (each removed as it ended)
     report = write_sweep_report(spec, rows, folder, config, overrides, charts=charts)
     echo(
         f"{len(rows)} setting(s): {pool.ran} run now, {len(rows) - pool.ran} from earlier runs; "
