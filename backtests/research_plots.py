@@ -148,7 +148,8 @@ def plot_walk_forward(
         rows=3 + len(param_keys),
         cols=1,
         subplot_titles=[
-            f"{objective}: in-sample (best on train) vs out-of-sample (next test fold)",
+            f"{objective}: in-sample (best on train) vs out-of-sample (next test fold; "
+            "no bar: undefined)",
             "mean daily return %: in-sample vs out-of-sample",
             "stitched out-of-sample equity (each test fold traded with its train fold's best)",
             *[f"parameter path: {k}" for k in param_keys],
@@ -181,10 +182,11 @@ def plot_walk_forward(
             row=2,
             col=1,
         )
+    end = pd.Timestamp(folds["test_end"].iloc[-1]).tz_localize(None)
     fig.add_trace(
-        go.Scatter(
-            x=oos_equity.index.tz_localize(None),
-            y=oos_equity.to_numpy(),
+        go.Scatter(  # held flat to the last test day's end: days without trades count too
+            x=[*oos_equity.index.tz_localize(None), end],
+            y=[*oos_equity.to_numpy(), oos_equity.iloc[-1]],
             mode="lines",
             line_shape="hv",
             name="out-of-sample equity",
@@ -195,7 +197,9 @@ def plot_walk_forward(
     for start in folds["test_start"]:
         fig.add_vline(x=pd.Timestamp(start).tz_localize(None), line_dash="dot", row=3, col=1)
     for index, key in enumerate(param_keys):
-        values = [_label(v) for v in folds[f"param:{key}"]]
+        raw = list(folds[f"param:{key}"])
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+        values = raw if numeric else [_label(v) for v in raw]  # numbers on a number axis
         fig.add_trace(
             go.Scatter(x=labels, y=values, mode="lines+markers", name=key, showlegend=False),
             row=4 + index,
