@@ -246,17 +246,12 @@ def ray_session(workers: int | None, address: str | None) -> Iterator[int]:
             ray.shutdown()
 
 
-_REMOTE: Any = None
-
-
 def _remote() -> Any:
-    global _REMOTE
-    if _REMOTE is None:
-        import ray
+    """``run_setting`` as a Ray task of the current session."""
+    import ray
 
-        # A failed setting fails the sweep with its error: not retried, never skipped.
-        _REMOTE = ray.remote(num_cpus=1, max_retries=0)(run_setting)
-    return _REMOTE
+    # A failed setting fails the sweep with its error: not retried, never skipped.
+    return ray.remote(num_cpus=1, max_retries=0)(run_setting)
 
 
 @dataclass
@@ -363,13 +358,14 @@ class SettingPool:
         queue = list(todo.values())
         running: dict[Any, Job] = {}
         started = time.perf_counter()
+        task = _remote()
         bar = tqdm(total=len(queue), desc=label, unit="run", disable=not self.progress)
         try:
             while queue or running:
                 while queue and len(running) < in_flight:
                     job = queue.pop(0)
                     folder = self.store.folder / "runs" / job.key
-                    ref = _remote().remote(
+                    ref = task.remote(
                         self.config, [*self.base_overrides, *job.overrides], str(folder)
                     )
                     running[ref] = job
@@ -544,6 +540,7 @@ def guided_rows(
         rows[row["key"]] = row
 
     asks_left = 20 * spec.trials
+    task = _remote()
 
     def more() -> bool:
         return len(rows) + len(waiting) < spec.trials and asks_left > 0
@@ -562,7 +559,7 @@ def guided_rows(
                 elif job.key in waiting:  # proposed again while it runs: wait for it
                     waiting[job.key].append(trial)
                 else:
-                    ref = _remote().remote(
+                    ref = task.remote(
                         pool.config,
                         [*pool.base_overrides, *job.overrides],
                         str(pool.store.folder / "runs" / job.key),

@@ -268,3 +268,48 @@ def test_a_screened_sweep_runs_only_the_confirmed_settings_in_the_engine(
     assert len(pd.read_csv(out / "sweep.csv")) == 2  # only engine runs are results
     for row in rows:
         _assert_row_is_the_plain_backtest(config, row)
+
+
+def _start_sweep(config: Path, out: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "liqcascade.cli", "sweep", "--config", str(config)]
+    command += ["--out", str(out), "--no-progress", "--no-charts", *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_saves_what_finished_and_says_how_to_resume(market: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path, market, GRID)
+    out = tmp_path / "interrupted"
+    process = _start_sweep(config, out, "--workers", "1", f"run.end={DAY1_END}")
+    try:
+        deadline = time.monotonic() + 240
+        while not ((out / "results.jsonl").exists() and _rows(out / "results.jsonl")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no setting finished in time"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, stderr
+    saved = len(_rows(out / "results.jsonl"))
+    assert f"interrupted: {saved} setting(s) saved" in stderr
+    assert "the same command resumes" in stderr
+
+
+def test_address_runs_the_settings_on_an_existing_cluster(
+    market: Path, tmp_path: Path, ray_local
+) -> None:
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    one = '[sweep]\n[sweep.params]\n"strategy.defaults.take_profit" = [0.002]\n'
+    config = _config(tmp_path, market, one)
+    out = tmp_path / "on-cluster"
+    process = _start_sweep(config, out, "--address", address, f"run.end={DAY1_END}")
+    stdout, stderr = process.communicate(timeout=240)
+    assert process.returncode == 0, stderr
+    assert f"ray: 2 CPU(s) at {address}" in stdout
+    (row,) = _rows(out / "results.jsonl")
+    assert row["metrics"]["days"] > 0
