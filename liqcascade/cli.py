@@ -232,6 +232,8 @@ def _research(run) -> None:
         _fail(str(e))
     except SweepInterruptedError as e:
         _fail(str(e), code=130)
+    except KeyboardInterrupt:  # before any setting ran (views, Ray start)
+        _fail("interrupted before any setting finished; the same command starts again", 130)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
