@@ -10,12 +10,13 @@ CATALOG ?= data/catalog
 
 venv: $(STAMP)
 
-# Re-install when pyproject.toml changes; the stamp keeps repeat runs instant.
+# Re-install when pyproject.toml changes; the stamp keeps repeat runs instant. The research
+# extra (Ray, Optuna) is installed too: the sweep and walk-forward tests need it.
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (nautilus_trader 1.231 requires Python >= 3.12)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,research]"
 	touch $(STAMP)
 
 lint: venv

@@ -44,10 +44,12 @@ import json
 import multiprocessing
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple
 from dataclasses import dataclass
+from dataclasses import field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -62,9 +64,13 @@ from liqcascade.backtests.heartbeat import heartbeats_table
 from liqcascade.backtests.trade_windows import UNFILLED
 from liqcascade.backtests.trade_windows import Grid
 from liqcascade.backtests.trade_windows import Prints
+from liqcascade.backtests.trade_windows import SpanReplay
 from liqcascade.backtests.trade_windows import cascade_spans
 from liqcascade.backtests.trade_windows import cascade_windows
+from liqcascade.backtests.trade_windows import declared_cascades
+from liqcascade.backtests.trade_windows import detector_params
 from liqcascade.backtests.trade_windows import merge_windows
+from liqcascade.backtests.trade_windows import since
 from liqcascade.backtests.trade_windows import window_params
 from liqcascade.data_loaders.arrow_tables import fixed_to_float
 from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
@@ -161,7 +167,7 @@ def _link(source: Path, target: Path) -> None:
 
 
 #: Bumped whenever the window rules change, so views cut by older rules are not reused.
-VIEW_VERSION = 5  # 5: heartbeats before prints (see backtests.heartbeat)
+VIEW_VERSION = 6  # 5: heartbeats before prints; 6: touch-only entries kept to their cancel
 #: Below this much trade data a view is built in-process (starting workers costs more).
 PARALLEL_MIN_BYTES = 2 * 1024**3  # ~35 M trades: ~10 s in one process; spawning costs ~1 s
 
@@ -178,9 +184,31 @@ def _definition_files(catalog: Path, instrument_id: str) -> list[Path]:
 
 
 def _window_params_or_none(
-    strategy: dict[str, Any] | None, latency_ns: int
+    strategy: dict[str, Any] | None, latency_ns: int, start_ns: int | None = None
 ) -> dict[str, Any] | None:
-    return window_params(strategy, latency_ns) if strategy is not None else None
+    if strategy is None:
+        return None
+    params = window_params(strategy, latency_ns)
+    if start_ns is not None:  # the detector starts with the run (older keys stay valid)
+        params["start_ns"] = start_ns
+    return params
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """
+    One execution view to build: what :func:`build_execution_view` takes, as a value.
+
+    ``strategies`` maps each symbol to its strategy parameters (``None``: every trade);
+    ``start_ns`` is the run's first ``ts_init`` (its detector starts there).
+    """
+
+    strategies: dict[str, dict[str, Any]] | None
+    latency_ns: int = 0
+    speculative: bool = True
+    start_ns: int | None = None
+    #: Filled in by :func:`build_execution_views`: instrument id -> window parameters.
+    params: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _view_key(catalog: Path, params: dict[str, dict[str, Any] | None], speculative: bool) -> str:
@@ -199,61 +227,117 @@ def _view_key(catalog: Path, params: dict[str, dict[str, Any] | None], speculati
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class _Target:
+    """One view's part for one instrument: where it is staged and how it is cut."""
+
+    staging: Path
+    strategy: dict[str, Any] | None
+    latency_ns: int
+    speculative: bool
+    start_ns: int | None
+
+
 def _build_instrument(
-    catalog: Path,
-    staging: Path,
-    instrument_id: str,
-    strategy: dict[str, Any] | None,
-    latency_ns: int,
-    speculative: bool,
-) -> tuple[int, int, int]:
-    """Write one instrument's part of a view; ``(trades in, trades kept, windows or -1)``."""
-    for f in [
+    catalog: Path, instrument_id: str, targets: list[_Target]
+) -> list[tuple[int, int, int]]:
+    """
+    Write one instrument's part of several views in one pass over its trades.
+
+    Returns, per target, ``(trades in, trades kept, windows or -1)``.
+    """
+    linked = [
         *_definition_files(catalog, instrument_id),
         *_files(catalog, LIQUIDATIONS.directory, instrument_id),
-    ]:
-        _link(f, staging / f.relative_to(catalog))
+    ]
+    for target in targets:
+        for f in linked:
+            _link(f, target.staging / f.relative_to(catalog))
     trade_files = _files(catalog, TRADES.directory, instrument_id)
-    windows = None
-    if strategy is not None:
+    windows: list[list[tuple[int, int]] | None] = [None] * len(targets)
+    replayed = [i for i, t in enumerate(targets) if t.strategy is not None]
+    if replayed:
         grid = instrument_grid(catalog, instrument_id)
-        spans = cascade_spans(
-            read_liquidations(catalog, instrument_id),
-            strategy,
-            latency_ns,
-            read_prints(trade_files, grid.tick) if grid is not None else None,
-            grid,
-        )
-        windows = cascade_windows(spans, speculative)
-        target = staging / _SPANS_DIR / f"{instrument_id}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        liquidations = read_liquidations(catalog, instrument_id)
+        detected: dict[str, list[tuple[int, str]]] = {}
+
+        def declared(target: _Target) -> list[tuple[int, str]]:
+            """Cascades, detected once per detector parameters and start."""
+            detector = detector_params(target.strategy)
+            key = json.dumps([target.start_ns, sorted(detector.items())])
+            if key not in detected:
+                detected[key] = declared_cascades(
+                    since(liquidations, target.start_ns), target.strategy
+                )
+            return detected[key]
+
+        if grid is None:  # no definition: every span is FULL (no prices to replay)
+            spans = {
+                i: cascade_spans(
+                    liquidations,
+                    targets[i].strategy,
+                    targets[i].latency_ns,
+                    start_ns=targets[i].start_ns,
+                )
+                for i in replayed
+            }
+        else:
+            replays = {
+                i: SpanReplay(
+                    liquidations,
+                    targets[i].strategy,
+                    targets[i].latency_ns,
+                    grid,
+                    targets[i].start_ns,
+                    declared(targets[i]),
+                )
+                for i in replayed
+            }
+            for prints in read_prints(trade_files, grid.tick):  # one read for every view
+                for replay in replays.values():
+                    replay.feed(prints)
+            spans = {i: replay.finish() for i, replay in replays.items()}
         tick = float(grid.tick) if grid is not None else 0.0
-        rows = [[*astuple(span)[:4], span.limit, tick] for span in spans]
-        target.write_text(json.dumps({"speculative": speculative, "spans": rows}))
-    trades_in = trades_kept = 0
+        for i, found in spans.items():
+            target = targets[i]
+            windows[i] = cascade_windows(found, target.speculative)
+            path = target.staging / _SPANS_DIR / f"{instrument_id}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = [[*astuple(span)[:4], span.limit, tick] for span in found]
+            path.write_text(json.dumps({"speculative": target.speculative, "spans": rows}))
+    counts = [[0, 0] for _ in targets]
     for f in trade_files:
         table = pq.read_table(f)
-        trades_in += table.num_rows
-        if windows is not None:
-            mask = _window_mask(table["ts_init"].to_numpy(), windows)
-            if not mask.any():
-                continue
-            table = table.filter(pa.array(mask))
-        table = _neutral(table)
-        trades_kept += table.num_rows
-        first = int(pc.min(table["ts_init"]).as_py())
-        last = int(pc.max(table["ts_init"]).as_py())
-        target = staging / f.parent.relative_to(catalog) / file_name(first, last)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, target, row_group_size=ROWS_PER_GROUP)
-        assert interval_of(target) == (first, last)
-        beats = (
-            staging / "data" / HEARTBEAT_DIRECTORY / instrument_id / file_name(first - 1, last - 1)
-        )
-        beats.parent.mkdir(parents=True, exist_ok=True)
-        heartbeat_ts = table["ts_init"].to_numpy().astype(np.int64)
-        pq.write_table(heartbeats_table(instrument_id, heartbeat_ts), beats)
-    return trades_in, trades_kept, len(windows) if windows is not None else -1
+        ts = table["ts_init"].to_numpy()
+        for target, cut, count in zip(targets, windows, counts, strict=True):
+            count[0] += table.num_rows
+            part = table
+            if cut is not None:
+                mask = _window_mask(ts, cut)
+                if not mask.any():
+                    continue
+                part = table.filter(pa.array(mask))
+            count[1] += part.num_rows
+            _write_trades(part, target.staging, f.parent.relative_to(catalog), instrument_id)
+    return [
+        (trades_in, kept, len(cut) if cut is not None else -1)
+        for (trades_in, kept), cut in zip(counts, windows, strict=True)
+    ]
+
+
+def _write_trades(table: pa.Table, staging: Path, folder: Path, instrument_id: str) -> None:
+    """A file of kept prints without aggressors, and its heartbeats one ns before each."""
+    table = _neutral(table)
+    first = int(pc.min(table["ts_init"]).as_py())
+    last = int(pc.max(table["ts_init"]).as_py())
+    target = staging / folder / file_name(first, last)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, target, row_group_size=ROWS_PER_GROUP)
+    assert interval_of(target) == (first, last)
+    beats = staging / "data" / HEARTBEAT_DIRECTORY / instrument_id / file_name(first - 1, last - 1)
+    beats.parent.mkdir(parents=True, exist_ok=True)
+    heartbeat_ts = table["ts_init"].to_numpy().astype(np.int64)
+    pq.write_table(heartbeats_table(instrument_id, heartbeat_ts), beats)
 
 
 def _workers(catalog: Path, instrument_ids: list[str], workers: int | None) -> int:
@@ -275,6 +359,7 @@ def build_execution_view(
     views_root: Path | None = None,
     workers: int | None = None,
     speculative: bool = True,
+    start_ns: int | None = None,
 ) -> ViewStats:
     """
     Build (or reuse) the execution view of ``catalog`` for ``symbols``.
@@ -297,29 +382,95 @@ def build_execution_view(
     speculative : bool
         Cut windows at the replayed exits (check the run with :func:`window_violations`), or
         only at the proven bounds.
+    start_ns : int, optional
+        The run's first ``ts_init`` (``run.start``): its strategies' detectors start there,
+        so the windows' cascades must too.
+
+    """
+    request = ViewRequest(strategies, latency_ns, speculative, start_ns)
+    return build_execution_views(catalog, symbols, [request], views_root, workers)[0]
+
+
+def build_execution_views(
+    catalog: Path,
+    symbols: list[str],
+    requests: list[ViewRequest],
+    views_root: Path | None = None,
+    workers: int | None = None,
+) -> list[ViewStats]:
+    """
+    Build (or reuse) several execution views of ``catalog`` in one pass over its trades.
+
+    A sweep's settings need a view each; read one by one, every view would read every trade
+    again. Here each instrument's prints are read once and fed to every view's replay, then
+    each trade file is read once and cut for every view. Requests with equal window
+    parameters are one view (the same cache key), and a view already in the cache is reused.
+    Each view is exactly what :func:`build_execution_view` builds for its request.
+
+    Returns
+    -------
+    list[ViewStats]
+        One per request, in order.
 
     """
     catalog = Path(catalog)
     instrument_ids = [instrument_id_for(s) for s in symbols]
-    per_instrument = {
-        instrument_id: strategies[symbol] if strategies is not None else None
-        for symbol, instrument_id in zip(symbols, instrument_ids, strict=True)
-    }
-    params = {i: _window_params_or_none(s, latency_ns) for i, s in per_instrument.items()}
-    key = _view_key(catalog, params, speculative)
     root = Path(views_root) if views_root else catalog.parent / "exec_views"
-    view = root / key
-    stats_file = view / _COMPLETE
-    if stats_file.exists():
-        saved = json.loads(stats_file.read_text())
-        return ViewStats(
-            view, saved["trades_in"], saved["trades_kept"], saved["windows"], saved["speculative"]
-        )
+    keys: list[str] = []
+    todo: dict[str, ViewRequest] = {}
+    for request in requests:
+        per_instrument = {
+            instrument_id: (request.strategies[symbol] if request.strategies is not None else None)
+            for symbol, instrument_id in zip(symbols, instrument_ids, strict=True)
+        }
+        params = {
+            i: _window_params_or_none(s, request.latency_ns, request.start_ns)
+            for i, s in per_instrument.items()
+        }
+        key = _view_key(catalog, params, request.speculative)
+        keys.append(key)
+        if key not in todo and not (root / key / _COMPLETE).exists():
+            todo[key] = request
+    if todo:
+        _build_views(catalog, symbols, instrument_ids, todo, root, workers)
+    return [_read_stats(root / key) for key in keys]
 
-    staging = root / f".{key}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    jobs = [(catalog, staging, i, s, latency_ns, speculative) for i, s in per_instrument.items()]
+
+def _read_stats(view: Path) -> ViewStats:
+    saved = json.loads((view / _COMPLETE).read_text())
+    return ViewStats(
+        view, saved["trades_in"], saved["trades_kept"], saved["windows"], saved["speculative"]
+    )
+
+
+def _build_views(
+    catalog: Path,
+    symbols: list[str],
+    instrument_ids: list[str],
+    todo: dict[str, ViewRequest],
+    root: Path,
+    workers: int | None,
+) -> None:
+    # A staging folder of this build alone: builders in other processes (a sweep's workers)
+    # may build the same view at the same time; the first complete one is renamed into place.
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    stagings = {key: root / f".{key}.{tag}.tmp" for key in todo}
+    for staging in stagings.values():
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    jobs = []
+    for symbol, instrument_id in zip(symbols, instrument_ids, strict=True):
+        targets = [
+            _Target(
+                stagings[key],
+                request.strategies[symbol] if request.strategies is not None else None,
+                request.latency_ns,
+                request.speculative,
+                request.start_ns,
+            )
+            for key, request in todo.items()
+        ]
+        jobs.append((catalog, instrument_id, targets))
     n_workers = _workers(catalog, instrument_ids, workers)
     if n_workers == 1:
         results = [_build_instrument(*job) for job in jobs]
@@ -328,24 +479,25 @@ def build_execution_view(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
             results = list(pool.map(_build_instrument, *zip(*jobs, strict=True)))
-    trades_in = sum(r[0] for r in results)
-    trades_kept = sum(r[1] for r in results)
-    counts = {i: r[2] for i, r in zip(per_instrument, results, strict=True)}
-    speculative = speculative and strategies is not None
-    (staging / _COMPLETE).write_text(
-        json.dumps(
-            {
-                "trades_in": trades_in,
-                "trades_kept": trades_kept,
-                "windows": counts,
-                "speculative": speculative,
-            }
-        )
-    )
-    if view.exists():
-        shutil.rmtree(view)
-    staging.rename(view)
-    return ViewStats(view, trades_in, trades_kept, counts, speculative)
+    for index, (key, request) in enumerate(todo.items()):
+        per_instrument = [r[index] for r in results]
+        speculative = request.speculative and request.strategies is not None
+        stats = {
+            "trades_in": sum(r[0] for r in per_instrument),
+            "trades_kept": sum(r[1] for r in per_instrument),
+            "windows": {i: r[2] for i, r in zip(instrument_ids, per_instrument, strict=True)},
+            "speculative": speculative,
+        }
+        staging, view = stagings[key], root / key
+        (staging / _COMPLETE).write_text(json.dumps(stats))
+        try:
+            staging.rename(view)  # atomic: a view folder is always complete
+        except OSError:
+            if not (view / _COMPLETE).exists():  # a half-made leftover: replace it
+                shutil.rmtree(view, ignore_errors=True)
+                staging.rename(view)
+            else:  # another builder finished first: its view is the same
+                shutil.rmtree(staging, ignore_errors=True)
 
 
 def window_violations(view: Path, folder: Path, symbols: list[str]) -> list[str]:

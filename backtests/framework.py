@@ -51,6 +51,7 @@ from liqcascade.backtests.runner import NS_PER_MS
 from liqcascade.backtests.runner import data_configs
 from liqcascade.backtests.runner import strategy_configs
 from liqcascade.backtests.runner import venue_config
+from liqcascade.strategies.trading_gate import parse_utc
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def framework_configs(
         spec.strategies if spec.trade_windows else None,
         int(spec.venue.latency_ms * NS_PER_MS),
         speculative=False,  # proven windows: nobody checks this run afterwards
+        start_ns=parse_utc(spec.start) if spec.start else None,  # detectors start there
     )
     log_dir = Path(event_log_dir) if event_log_dir is not None else None
     return FrameworkConfigs(

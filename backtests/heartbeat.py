@@ -61,6 +61,27 @@ class Heartbeat(Data):
 
     instrument_id: InstrumentId = InstrumentId.from_str("NULL.NULL")
 
+    @classmethod
+    def decode_record_batch_py(cls, metadata: dict, batch: pa.RecordBatch) -> list:
+        """
+        Heartbeats from an Arrow batch of the catalog.
+
+        The framework's generic decoder goes through a dict and type reflection per row; a
+        view holds one heartbeat per print, so that was a fifth of a windowed run. Same objects,
+        built directly (the decorator keeps a decoder the class defines).
+        """
+        ids = batch.column("instrument_id").to_pylist()
+        ts_event = batch.column("ts_event").to_numpy().tolist()
+        ts_init = batch.column("ts_init").to_numpy().tolist()
+        parsed: dict[str, InstrumentId] = {}
+        beats = []
+        for text, event, init in zip(ids, ts_event, ts_init, strict=True):
+            instrument_id = parsed.get(text)
+            if instrument_id is None:
+                instrument_id = parsed[text] = InstrumentId.from_str(text)
+            beats.append(cls(instrument_id=instrument_id, ts_event=event, ts_init=init))
+        return beats
+
 
 register_custom_data_class(Heartbeat)
 

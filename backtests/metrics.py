@@ -271,27 +271,37 @@ def mtm_equity(
         Equity indexed by UTC time, starting with the starting balance.
     """
     trades = _select(records.trades, symbol)
-    points: list[tuple[int, int, int, float]] = []  # (ts, order, trade, value)
+    # Every mark and every close as a change of the account's value, in the order (time,
+    # marks before closes, trade, value); the equity after each is the running sum. Vectorised:
+    # a run marks every print of every open position (tens of thousands of points).
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for index, trade in enumerate(trades):
         direction = 1.0 if trade.side == "BUY" else -1.0
         frame = prices(trade.symbol, trade.entry_ns, trade.exit_ns)
-        marks = frame[(frame["ts_ns"] >= trade.entry_ns) & (frame["ts_ns"] < trade.exit_ns)]
-        unrealised = direction * (marks["price"].to_numpy(float) - trade.entry_price)
-        for ts, value in zip(marks["ts_ns"].to_numpy(), unrealised * trade.quantity, strict=True):
-            points.append((int(ts), 0, index, float(value)))
-        points.append((trade.exit_ns, 1, index, trade.pnl))  # closes: realised replaces mark
-    points.sort()
-    times, values = [records.start_ns], [float(records.starting_balance)]
-    realised, open_marks = 0.0, {}
-    for ts, kind, index, value in points:
-        if kind == 0:
-            open_marks[index] = value
-        else:
-            open_marks.pop(index, None)
-            realised += value
-        times.append(ts)
-        values.append(records.starting_balance + realised + math.fsum(open_marks.values()))
-    series = pd.Series(values, index=_utc(times), dtype=float)
+        ts = frame["ts_ns"].to_numpy(dtype=np.int64)
+        price = frame["price"].to_numpy(dtype=float)
+        keep = (ts >= trade.entry_ns) & (ts < trade.exit_ns)
+        ts, values = ts[keep], direction * (price[keep] - trade.entry_price) * trade.quantity
+        order = np.lexsort((values, ts))
+        ts, values = ts[order], values[order]
+        last = float(values[-1]) if len(values) else 0.0
+        parts.append(
+            (
+                np.append(ts, trade.exit_ns),
+                np.append(np.zeros(len(ts), np.int64), 1),  # closes: realised replaces mark
+                np.full(len(ts) + 1, index, np.int64),
+                np.append(values, trade.pnl),
+                np.append(np.diff(values, prepend=0.0), trade.pnl - last),
+            )
+        )
+    times = [np.array([records.start_ns], np.int64)]
+    values = [np.array([float(records.starting_balance)])]
+    if parts:
+        ts, kind, owner, value, change = (np.concatenate(c) for c in zip(*parts, strict=True))
+        order = np.lexsort((value, owner, kind, ts))
+        times.append(ts[order])
+        values.append(records.starting_balance + np.cumsum(change[order]))
+    series = pd.Series(np.concatenate(values), index=_utc(np.concatenate(times)), dtype=float)
     return series.groupby(level=0).last().rename("equity_mtm")
 
 

@@ -479,9 +479,15 @@ def run_spec(
         # Speculative windows, then the proven ones, then every trade: each run is checked
         # (every trade ended inside its window), so a run that stands is the full run's twin.
         attempts = [(spec.strategies, True), (spec.strategies, False)] if spec.trade_windows else []
+        start_ns = parse_utc(spec.start) if spec.start else None  # detectors start there
         for strategies, speculative in [*attempts, (None, False)]:
             view = build_execution_view(
-                spec.catalog, list(spec.symbols), strategies, latency_ns, speculative=speculative
+                spec.catalog,
+                list(spec.symbols),
+                strategies,
+                latency_ns,
+                speculative=speculative,
+                start_ns=start_ns,
             )
             node = _run_node(build_run_config(spec, view.path, folder, log_dir))
             problems = window_violations(view.path, folder, list(spec.symbols))

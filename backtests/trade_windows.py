@@ -75,6 +75,11 @@ def window_rules(strategy: dict[str, Any], latency_ns: int = 0) -> WindowRules:
     return _rules(_config(strategy), latency_ns)
 
 
+def detector_params(strategy: dict[str, Any]) -> dict[str, Any]:
+    """The parameters cascades depend on: settings with equal ones declare the same cascades."""
+    return _config(strategy).detector_kwargs()
+
+
 def window_params(strategy: dict[str, Any], latency_ns: int) -> dict[str, Any]:
     """Everything a symbol's windows depend on (trading hours, say, do not: views are shared)."""
     config = _config(strategy)
@@ -186,7 +191,8 @@ def cascade_span(
       end. The speculative end assumes the whole order filled at the limit (resting orders
       fill at their price) from the first touch or the first print through, and ends once
       prints through the take-profit, or after the stop, add up to the order's size (a
-      print's size fills at most once), plus a margin.
+      print's size fills at most once), plus a margin; with touches only (no print through
+      before the deadline) at least until the deadline, where an unfilled entry is cancelled.
     """
     tick = grid.tick
     ts, ticks = prints.ts, prints.ticks
@@ -221,6 +227,10 @@ def cascade_span(
         _replayed_exit(f, side, limit_price, float(quantity), rules, tick, prints)
         for f in first_fills
     )
+    if not len(through):
+        # Touches only: a conservative venue never fills the entry, which then rests until
+        # its cancel at the deadline (logged then): keep the prints until that moment.
+        exit_guess = max(exit_guess, deadline)
     end = min(exit_guess + EXIT_MARGIN_NS + 4 * rules.latency_ns, safe_end)
     return CascadeSpan(declared_ns, end, safe_end, FILLABLE, float(limit_price))
 
@@ -269,12 +279,107 @@ def merge_windows(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return windows
 
 
+class SpanReplay:
+    """
+    :func:`cascade_span` for every cascade of one parameter set, fed prints chunk by chunk.
+
+    Several replays can share one pass over an instrument's prints (a sweep's settings): each
+    keeps only the prints its pending cascades still need.
+
+    Parameters
+    ----------
+    liquidations : pa.Table
+        The instrument's liquidations, sorted by ``ts_init``.
+    strategy : dict
+        The strategy's parameters (detector fields, offsets, timeouts, exits, size).
+    latency_ns : int
+        Order latency.
+    grid : Grid
+        The instrument's price and size grid.
+    start_ns : int, optional
+        The run's first ``ts_init``: the strategy sees nothing before it, so its detector
+        starts there and so do the replayed reference prices.
+    declared : list, optional
+        The declared cascades, if already known (settings sharing detector parameters
+        share them); else the detector runs over ``liquidations``.
+
+    Subclasses replay something else per cascade: override :meth:`replay_cascade` (and widen
+    ``horizon_ns`` if it needs prints further out).
+
+    """
+
+    def __init__(
+        self,
+        liquidations: pa.Table,
+        strategy: dict[str, Any],
+        latency_ns: int,
+        grid: Grid,
+        start_ns: int | None = None,
+        declared: list[tuple[int, str]] | None = None,
+    ) -> None:
+        self.rules = window_rules(strategy, latency_ns)
+        if declared is None:
+            declared = declared_cascades(since(liquidations, start_ns), strategy)
+        self.declared = declared
+        self.grid = grid
+        self.start_ns = start_ns
+        self.spans: list[Any] = []
+        self._buffer = Prints(*(np.empty(0, dtype=t) for t in (np.int64, np.int64, np.float64)))
+        self._pending = 0  # declared[pending:] still need prints up to deadline + max hold
+        #: How far after a declaration a cascade's replay needs prints.
+        self.horizon_ns = self.rules.entry_timeout_ns + self.rules.max_hold_ns
+
+    def replay_cascade(self, declared_ns: int, side: str, prints: Prints) -> Any:
+        """One cascade's :class:`CascadeSpan`; ``prints`` run from the last one before it."""
+        return cascade_span(declared_ns, side, self.rules, self.grid, prints)
+
+    def _resolve(self, up_to: int | None) -> None:
+        while self._pending < len(self.declared):
+            declared_ns, side = self.declared[self._pending]
+            if up_to is not None and declared_ns + self.horizon_ns >= up_to:
+                return
+            self.spans.append(self.replay_cascade(declared_ns, side, self._buffer))
+            self._pending += 1
+
+    def feed(self, chunk: Prints) -> None:
+        """The next prints, in time order."""
+        if self.start_ns is not None and len(chunk) and chunk.ts[0] < self.start_ns:
+            chunk = chunk.since(int(np.searchsorted(chunk.ts, self.start_ns, side="left")))
+        if not len(chunk):
+            return
+        buffer = Prints.join([self._buffer, chunk])
+        self._buffer = buffer
+        # Prints after the buffer's last one come in later chunks, so a cascade is complete
+        # once its horizon is before the last print seen.
+        self._resolve(int(buffer.ts[-1]))
+        # Drop what no pending cascade can need: all but the last print before the next one.
+        keep_from = len(buffer) - 1
+        if self._pending < len(self.declared):
+            next_declared = self.declared[self._pending][0]
+            keep_from = int(np.searchsorted(buffer.ts, next_declared, side="left")) - 1
+        self._buffer = buffer.since(max(keep_from, 0))
+
+    def finish(self) -> list[Any]:
+        """Every span (or subclass result), once all prints are fed."""
+        self._resolve(None)
+        return self.spans
+
+
+def since(liquidations: pa.Table, start_ns: int | None) -> pa.Table:
+    """The liquidations from ``start_ns`` on (all of them for ``None``)."""
+    if start_ns is None or not liquidations.num_rows:
+        return liquidations
+    ts = liquidations["ts_init"].to_numpy()
+    return liquidations.slice(int(np.searchsorted(ts, start_ns, side="left")))
+
+
 def cascade_spans(
     liquidations: pa.Table,
     strategy: dict[str, Any],
     latency_ns: int = 0,
     prints: Iterable[Prints] | None = None,
     grid: Grid | None = None,
+    start_ns: int | None = None,
 ) -> list[CascadeSpan]:
     """
     A :class:`CascadeSpan` for every cascade the strategy could act on, in order.
@@ -293,43 +398,21 @@ def cascade_spans(
         FULL: ``entry_timeout + max_hold`` plus margins.
     grid : Grid, optional
         The instrument's price and size grid.
+    start_ns : int, optional
+        The run's first ``ts_init`` (see :class:`SpanReplay`).
 
     """
-    rules = window_rules(strategy, latency_ns)
-    declared = declared_cascades(liquidations, strategy)
     if prints is None or grid is None:
+        rules = window_rules(strategy, latency_ns)
+        declared = declared_cascades(since(liquidations, start_ns), strategy)
         return [
             CascadeSpan(t, t + rules.full_span_ns, t + rules.full_span_ns, FULL, None)
             for t, _ in declared
         ]
-    spans: list[CascadeSpan] = []
-    buffer = Prints(*(np.empty(0, dtype=t) for t in (np.int64, np.int64, np.float64)))
-    pending = 0  # declared[pending:] still need prints up to deadline + max hold
-    horizon = rules.entry_timeout_ns + rules.max_hold_ns
-
-    def resolve(up_to: int | None) -> None:
-        nonlocal pending
-        while pending < len(declared):
-            declared_ns, side = declared[pending]
-            if up_to is not None and declared_ns + horizon >= up_to:
-                return
-            spans.append(cascade_span(declared_ns, side, rules, grid, buffer))
-            pending += 1
-
+    replay = SpanReplay(liquidations, strategy, latency_ns, grid, start_ns)
     for chunk in prints:
-        if not len(chunk):
-            continue
-        buffer = Prints.join([buffer, chunk])
-        # Prints after the buffer's last one come in later chunks, so a cascade is complete
-        # once its horizon is before the last print seen.
-        resolve(int(buffer.ts[-1]))
-        # Drop what no pending cascade can need: all but the last print before the next one.
-        keep_from = len(buffer) - 1
-        if pending < len(declared):
-            keep_from = int(np.searchsorted(buffer.ts, declared[pending][0], side="left")) - 1
-        buffer = buffer.since(max(keep_from, 0))
-    resolve(None)
-    return spans
+        replay.feed(chunk)
+    return replay.finish()
 
 
 def cascade_windows(spans: list[CascadeSpan], speculative: bool = True) -> list[tuple[int, int]]:

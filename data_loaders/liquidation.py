@@ -21,6 +21,7 @@ de-duplication while a re-import still adds nothing.
 
 # NB: no ``from __future__ import annotations`` here: customdataclass reads real annotations.
 
+import pyarrow as pa
 from nautilus_trader.core.data import Data
 from nautilus_trader.core.nautilus_pyo3.model import register_custom_data_class
 from nautilus_trader.model.custom import customdataclass_pyo3
@@ -70,6 +71,41 @@ class LiquidationData(Data):
     def is_long_liquidated(self) -> bool:
         """Whether a long position was liquidated (forced selling)."""
         return self.side == LONG
+
+    @classmethod
+    def decode_record_batch_py(cls, metadata: dict, batch: pa.RecordBatch) -> list:
+        """
+        Liquidations from an Arrow batch of the catalog: the same objects as the framework's
+        generic decoder (a dict and type reflection per row), built directly - every backtest
+        reads every liquidation, a sweep does so once per setting. The decorator keeps a
+        decoder the class defines.
+        """
+        columns = [
+            batch.column(name).to_pylist()
+            for name in ("instrument_id", "side", "price", "quantity", "notional")
+        ]
+        ts_event = batch.column("ts_event").to_numpy().tolist()
+        ts_init = batch.column("ts_init").to_numpy().tolist()
+        parsed: dict[str, InstrumentId] = {}
+        rows = []
+        for text, side, price, quantity, notional, event, init in zip(
+            *columns, ts_event, ts_init, strict=True
+        ):
+            instrument_id = parsed.get(text)
+            if instrument_id is None:
+                instrument_id = parsed[text] = InstrumentId.from_str(text)
+            rows.append(
+                cls(
+                    instrument_id=instrument_id,
+                    side=side,
+                    price=price,
+                    quantity=quantity,
+                    notional=notional,
+                    ts_event=event,
+                    ts_init=init,
+                )
+            )
+        return rows
 
 
 register_custom_data_class(LiquidationData)

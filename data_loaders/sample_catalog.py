@@ -47,7 +47,8 @@ def build_sample_catalog(
     from liqcascade.data_loaders.sample import generate_sample
 
     config = SampleConfig(**(overrides or {}))
-    fingerprint = _fingerprint(config)
+    # As the stamp reads back (JSON has lists, the config tuples): else it never matches.
+    fingerprint = json.loads(json.dumps(_fingerprint(config)))
     stamp = Path(catalog) / STAMP
     if not force and stamp.exists() and json.loads(stamp.read_text()) == fingerprint:
         echo(f"sample catalog {catalog} is up to date")

@@ -382,6 +382,114 @@ def backtest(config: str, scenarios: bool, charts: bool, overrides: tuple[str, .
         _fail(str(e))
 
 
+RESEARCH_EXTRA = "pip install 'nautilus-liquidation-cascades[research]'"
+
+
+def _research_options(command):
+    """Options shared by ``sweep`` and ``walk-forward``."""
+    for option in reversed(
+        [
+            click.option("--config", "config", required=True, help=CONFIG_HELP),
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                default=None,
+                help="CPUs of the local Ray instance (default: every core).",
+            ),
+            click.option(
+                "--address",
+                default=None,
+                help="A Ray cluster's address instead of a local instance (every node needs "
+                "this package and the catalog and output folders at the same paths).",
+            ),
+            click.option(
+                "--out",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Results folder (default: <run.output>/sweeps/<name>-<fingerprint>, "
+                "which the same command finds again to resume).",
+            ),
+            click.option("--charts/--no-charts", default=True, help="HTML charts."),
+            click.option("--progress/--no-progress", default=True, help="Progress bar."),
+            click.argument("overrides", nargs=-1),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _research(run) -> None:
+    """Run a research command: config errors, a missing extra and Ctrl-C end it plainly."""
+    from liqcascade.backtests.run_config import ConfigError
+
+    try:
+        import optuna  # noqa: F401
+        import ray  # noqa: F401
+    except ImportError as e:
+        _fail(f"{e.name} is not installed: sweeps need the research extra ({RESEARCH_EXTRA})")
+    from liqcascade.backtests.sweep import SweepInterruptedError
+
+    try:
+        run()
+    except ConfigError as e:
+        _fail(str(e))
+    except SweepInterruptedError as e:
+        _fail(str(e), code=130)
+    except KeyboardInterrupt:  # before any setting ran (views, Ray start)
+        _fail("interrupted before any setting finished; the same command starts again", 130)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@_research_options
+def sweep(
+    config: str,
+    workers: int | None,
+    address: str | None,
+    out: Path | None,
+    charts: bool,
+    progress: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Run the [sweep] of a run config: every setting a full backtest, as Ray tasks.
+
+    Results are saved as each setting finishes; the same command resumes after a crash or
+    Ctrl-C and never runs a setting twice. OVERRIDES are key=value, applied to every setting.
+    """
+    from liqcascade.backtests.sweep import run_sweep
+
+    _research(
+        lambda: run_sweep(
+            config, overrides, workers, address, out, progress, charts, echo=click.echo
+        )
+    )
+
+
+@main.command("walk-forward", context_settings={"ignore_unknown_options": True})
+@_research_options
+def walk_forward(
+    config: str,
+    workers: int | None,
+    address: str | None,
+    out: Path | None,
+    charts: bool,
+    progress: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Walk-forward: the [sweep] on each train fold, its best setting on the next test fold.
+
+    Folds from the [walk_forward] table (train_days, test_days, rolling or anchored). Reports
+    in-sample vs out-of-sample per fold and overall, the stitched out-of-sample equity, the
+    parameter path and the degradation. Resumable like `sweep`.
+    """
+    from liqcascade.backtests.walk_forward import run_walk_forward
+
+    _research(
+        lambda: run_walk_forward(
+            config, overrides, workers, address, out, progress, charts, echo=click.echo
+        )
+    )
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--config", "config", required=True, help=CONFIG_HELP)
 @click.argument("overrides", nargs=-1)

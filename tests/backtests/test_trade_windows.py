@@ -88,6 +88,33 @@ def test_touches_only_keep_the_position_possible_until_the_deadline() -> None:
     assert end == _after_fill(DEADLINE)
 
 
+def test_touches_only_keep_the_speculative_window_open_until_the_cancel() -> None:
+    # The touch's exit is replayed at 1530, but a conservative venue never fills the entry:
+    # it rests until its cancel at the deadline, which the window must still hold.
+    span = _span(BUY, (999, "2000.00"), (1500, "1997.00"), (1530, "2000.01"), (2000, "1998"))
+    assert span.kind == FILLABLE
+    assert span.end_ns == _after_exit(DEADLINE)
+    # A print through the limit bounds the fill: the exit ends the window as before.
+    span = _span(BUY, (999, "2000.00"), (1500, "1996.99"), (1530, "2000.01"), (2000, "1998"))
+    assert span.end_ns == _after_exit(1530 * S)
+
+
+def test_a_start_bound_drops_earlier_liquidations_and_prints() -> None:
+    # Cascades before the run's start are not the run's; neither is a reference print.
+    liquidations = _liquidations([500.0, 1000.0])  # large pairs at 490/500 s and 990/1000 s
+    strategy = {"warm_threshold": 10_000.0}
+    prints = _prints((400, "2010.00"), (999, "2000.00"), (1500, "1998.00"))
+    every = cascade_spans(liquidations, strategy, 0, [prints], GRID)
+    assert [s.declared_ns for s in every] == [500 * S, 1000 * S]
+    later = cascade_spans(liquidations, strategy, 0, [prints], GRID, start_ns=985 * S)
+    assert [s.declared_ns for s in later] == [1000 * S]
+    assert later[0].limit == 1997.00  # from the print at 999 s, after the start
+    # Without a print between the start and the cascade, the run has no reference price.
+    early = _prints((400, "2010.00"), (1500, "1998.00"))
+    (span,) = cascade_spans(liquidations, strategy, 0, [early], GRID, start_ns=985 * S)
+    assert span.limit is None
+
+
 def test_sell_side_is_the_mirror() -> None:
     assert _end(SELL, (999, "2000.00"), (1500, "2002.99")) == ARRIVAL + WINDOW_MARGIN_NS
     assert _end(SELL, (999, "2000.00"), (1500, "2003.01")) == _after_fill(1500 * S)

@@ -558,3 +558,20 @@ def test_history_has_crash_episodes(sample: tuple[Path, SampleFiles]) -> None:
     joint = np.flatnonzero((fall.max(axis=0) <= -0.02) & (fall.mean(axis=0) <= -0.025))
     episodes = int(len(joint) > 0) + int((np.diff(joint) > 6).sum())
     assert SMALL.crash_episodes <= episodes <= SMALL.crash_episodes + 2
+
+
+def test_an_up_to_date_sample_catalog_is_not_built_again(small_catalog: Path) -> None:
+    from liqcascade.data_loaders.sample_catalog import build_sample_catalog
+    from tests.conftest import SMALL_SYMBOLS
+
+    said: list[str] = []
+    overrides = {
+        "days": 1,
+        "bar_history_days": 1,
+        "symbols": SMALL_SYMBOLS,
+        "trade_rate_scale": 0.5,
+    }  # the small_catalog fixture's
+    build_sample_catalog(
+        small_catalog.parent / "raw", small_catalog, overrides, echo=said.append, progress=False
+    )
+    assert said == [f"sample catalog {small_catalog} is up to date"]
