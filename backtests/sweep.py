@@ -378,8 +378,10 @@ class SettingPool:
                     self.ran += 1
                     bar.update(1)
         except KeyboardInterrupt:
-            for ref in running:
-                ray.cancel(ref, force=True)
+            # No ray.cancel: force-cancelling a task as it completes aborts Ray 2.60's driver
+            # ("Tried to complete task that was not pending"). A local instance ends with the
+            # command and its workers with it; on a cluster the running settings finish there
+            # and their rows are dropped (the next run runs them again).
             raise SweepInterruptedError(
                 f"interrupted: {len(self.store.rows)} setting(s) saved in {self.store.path}; "
                 "the same command resumes"
@@ -576,9 +578,7 @@ def guided_rows(
                 pool.ran += 1
                 for trial in waiting.pop(job.key):
                     tell(trial, row)
-    except KeyboardInterrupt:
-        for ref in running:
-            ray.cancel(ref, force=True)
+    except KeyboardInterrupt:  # no ray.cancel: see SettingPool.run
         raise SweepInterruptedError(
             f"interrupted: {len(pool.store.rows)} setting(s) saved in {pool.store.path}; "
             "the same command resumes"

@@ -245,7 +245,7 @@ def test_two_fold_walk_forward_tests_each_train_folds_best_on_the_next_day(
     pnl = sum(t["pnl"] for t in stitched)
     assert math.isclose(float(overall["oos_total_return_pct"]), pnl / 10_000 * 100)
     text = (out / "walk_forward" / "walk_forward.txt").read_text()
-    assert "degradation of the objective" in text
+    assert "degradation of the total_pnl per fold: OOS/IS = " in text
     assert (out / "walk_forward" / "walk_forward.html").exists()
     # A second run finds every fold's runs: nothing runs again.
     again = CliRunner().invoke(main, args)
