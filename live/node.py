@@ -355,6 +355,18 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
     missing = [s for s in symbols if s not in specs]
     if missing:
         raise ConfigError(f"node.instruments: {instrument_id_for(missing[0])} not in the file")
+    if system == "cascade_mm":
+        # A backtest skips a symbol above its maker-fee cap; a node must not silently trade it:
+        # the fee it checks is the instruments file's (the account's tier, as the user states it).
+        for symbol in symbols:
+            cap = strategies[symbol].get("max_maker_fee_bps")
+            fee_bps = float(specs[symbol].maker_fee) * 10_000
+            if cap is not None and fee_bps > cap:
+                raise ConfigError(
+                    f"strategy.symbols.{symbol}.max_maker_fee_bps: {symbol} needs maker fee <= "
+                    f"{cap} bps, node.instruments says {fee_bps:g} bps; drop the symbol or set "
+                    "its maker_fee to your account's tier"
+                )
     timeouts_table = tree.get("timeouts", {})
     for key in timeouts_table:
         if key not in _TIMEOUT_KEYS:

@@ -811,3 +811,13 @@ def test_non_finite_zero_or_negative_liquidations_are_malformed(
     log = events(tmp_path, "s1")
     assert [e["quantity"] for e in of(log, "liquidation")] == [1.0]
     assert of(log, "cascade") == []
+
+
+def test_a_node_refuses_btc_above_its_maker_fee_cap(tmp_path: Path) -> None:
+    """The shipped BTC parameters trade only at 0 % maker: a node whose instruments file says
+    Bybit's VIP 0 fee (2 bps) refuses BTC at load instead of trading it silently."""
+    base = [f'node.sessions_dir="{tmp_path}/s"', f'node.state_dir="{tmp_path}/st"']
+    with pytest.raises(ConfigError, match=r"BTCUSDT.max_maker_fee_bps: .* 2 bps"):
+        load_node_spec(PAPER, [*base, 'node.symbols=["BTCUSDT"]'])
+    spec = load_node_spec(PAPER, [*base, 'node.symbols=["ETHUSDT"]'])  # no cap: loads
+    assert spec.symbols == ("ETHUSDT",)
