@@ -16,9 +16,10 @@ from pathlib import Path
 from liqcascade.data_loaders.sample import SampleConfig
 from liqcascade.data_loaders.sample import generate_sample
 
-# One trade-level day holding the trade-level crash, three history days with three crashes.
+# One trade-level day holding the trade-level crash; ten history days with three crashes and
+# one news hour.
 PINNED = SampleConfig(
-    days=1, bar_history_days=3, symbols=("ETHUSDT", "DOGEUSDT"), trade_rate_scale=0.05
+    days=1, bar_history_days=10, symbols=("ETHUSDT", "DOGEUSDT"), trade_rate_scale=0.05
 )
 DIGESTS = {
     "trades/ETHUSDT2025-03-03.csv.gz": (
@@ -33,11 +34,11 @@ DIGESTS = {
     "liquidations/allLiquidation_DOGEUSDT_2025-03-03.jsonl.gz": (
         "ce6dd2febc440b499278b9ecb52a9635b2cb1b3e46366f0cbf67f9eaa7d3534c"
     ),
-    "klines/ETHUSDT_60_2025-02-28_2025-03-03.csv": (
-        "25c59ae0df8c03115054015ae739458f4da2b2ad92066d4d489346ec952a04f4"
+    "klines/ETHUSDT_60_2025-02-21_2025-03-03.csv": (
+        "0b52c4d83503cefbd05954ccdf71600937d6426536cfaac217df069ce1cc4064"
     ),
-    "klines/DOGEUSDT_60_2025-02-28_2025-03-03.csv": (
-        "17b6c1d4d6bfd7d011927e69a565cf586f320e7820b1975d7276c0af091f192f"
+    "klines/DOGEUSDT_60_2025-02-21_2025-03-03.csv": (
+        "7c8f8b57209c3eae606a694cfcfe6732be468d8957f035d20bcf32099ed66eb0"
     ),
 }
 
