@@ -1,4 +1,8 @@
-"""The paper-trading checklist (seed section 9, "Paper Trade First") computed from event logs.
+"""The paper-trading checklist (seed section 9, "Paper Trade First"): its targets and verdicts.
+
+The figures come from :mod:`liqcascade.live.checklist_measures` (which reads the logs through
+:mod:`liqcascade.live.session_logs`); this module judges them against :class:`Targets` and writes
+each line's text, the table and the ``liqcascade checklist`` command's output.
 
 Input: the JSON-lines event logs of a paper or live session - one per symbol
 (``events-<SYMBOL>.jsonl``, written by
@@ -44,10 +48,7 @@ events are absent. Percentiles are numpy's linear interpolation.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections import Counter
-from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -58,22 +59,43 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from liqcascade.live.monitor import NODE_EVENTS
+from liqcascade.live.checklist_measures import EXIT_REASONS
+from liqcascade.live.checklist_measures import LONG_SIDE
+from liqcascade.live.checklist_measures import NS_PER_DAY
+from liqcascade.live.checklist_measures import NS_PER_S
+from liqcascade.live.checklist_measures import SHORT_SIDE
+from liqcascade.live.checklist_measures import Breach
+from liqcascade.live.checklist_measures import cascades_per_symbol
+from liqcascade.live.checklist_measures import client_connections
+from liqcascade.live.checklist_measures import entry_outcomes
+from liqcascade.live.checklist_measures import exit_reasons
+from liqcascade.live.checklist_measures import orphan_exits
+from liqcascade.live.checklist_measures import position_limits
+from liqcascade.live.checklist_measures import reaction_times
+from liqcascade.live.checklist_measures import session_span
+from liqcascade.live.checklist_measures import tp_sl_checks
+from liqcascade.live.checklist_measures import trade_results
 from liqcascade.live.monitor import SESSION_START
-from liqcascade.live.monitor import SESSION_STOP
-from liqcascade.live.monitor import STATUS
-from liqcascade.live.monitor import WS_CONNECTED
-from liqcascade.live.monitor import WS_DISCONNECTED
+from liqcascade.live.session_logs import EventLogs
+from liqcascade.live.session_logs import expand_paths
+from liqcascade.live.session_logs import read_event_logs
+
+# The reading functions stay importable from here, where they were before the split.
+__all__ = [
+    "FAIL",
+    "NA",
+    "PASS",
+    "CheckLine",
+    "EventLogs",
+    "Targets",
+    "checklist",
+    "checklist_command",
+    "expand_paths",
+    "format_checklist",
+    "read_event_logs",
+]
 
 PASS, FAIL, NA = "PASS", "FAIL", "N/A"
-NS_PER_S = 1_000_000_000
-NS_PER_H = 3600 * NS_PER_S
-NS_PER_DAY = 24 * NS_PER_H
-LONG_SIDE, SHORT_SIDE = "BUY", "SELL"  # entry sides in the strategy's events
-EXIT_REASONS = ("TP", "SL", "TIMEOUT")
-_FILE_SYMBOL = re.compile(r"^events-([A-Za-z0-9]+)\.jsonl$")
 
 
 @dataclass(frozen=True)
@@ -143,109 +165,7 @@ class CheckLine:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class EventLogs:
-    """Events of one or more logs, merged and sorted by ``ts`` (stable)."""
-
-    events: list[dict[str, Any]]
-    files: list[Path]
-    symbols: list[str]
-    torn_lines: list[tuple[Path, int]]
-    bad_lines: list[tuple[Path, int]]
-    duplicates_dropped: int
-
-
-# -- reading ---------------------------------------------------------------------------------
-
-
-def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """
-    Files behind ``paths``: files as given, folders as their ``events-*.jsonl`` (else ``*.jsonl``).
-
-    Raises
-    ------
-    FileNotFoundError
-        A path that does not exist, or a folder without event logs.
-
-    """
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(path.glob("events-*.jsonl")) or sorted(path.glob("*.jsonl"))
-            if not found:
-                raise FileNotFoundError(f"{path}: no event logs (events-*.jsonl) in this folder")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
-    return list(dict.fromkeys(files))
-
-
-def _decode(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("event"), str):
-        return None
-    ts = value.get("ts")
-    return value if isinstance(ts, int) and not isinstance(ts, bool) else None
-
-
-def read_event_logs(paths: str | Path | Iterable[str | Path]) -> EventLogs:
-    """
-    Read and merge event logs (see :func:`expand_paths`).
-
-    A line that cannot be read is *torn* when it is the file's last line, or when a whole event
-    follows the fragment on the same line (a restarted node appended after a torn write): the
-    event is recovered, the fragment skipped. Any other unreadable line is *bad*.
-    """
-    files = expand_paths(paths)
-    events: list[dict[str, Any]] = []
-    torn: list[tuple[Path, int]] = []
-    bad: list[tuple[Path, int]] = []
-    symbols: set[str] = set()
-    seen_node_events: set[str] = set()
-    duplicates = 0
-    for path in files:
-        match = _FILE_SYMBOL.match(path.name)
-        if match and match.group(1).lower() != "node":
-            symbols.add(match.group(1).upper())
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        while lines and not lines[-1].strip():
-            lines.pop()
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            event = _decode(text)
-            if event is None:
-                start = text.rfind('{"ts"')
-                event = _decode(text[start:]) if start > 0 else None
-                if event is None and number < len(lines):
-                    bad.append((path, number))
-                    continue
-                torn.append((path, number))
-                if event is None:
-                    continue
-            if event["event"] in NODE_EVENTS:
-                key = json.dumps(event, sort_keys=True)
-                if key in seen_node_events:
-                    duplicates += 1
-                    continue
-                seen_node_events.add(key)
-            symbol = event.get("symbol")
-            if isinstance(symbol, str) and symbol and event["event"] not in NODE_EVENTS:
-                symbols.add(symbol.upper())
-            events.append(event)
-    events.sort(key=lambda e: e["ts"])
-    return EventLogs(events, files, sorted(symbols), torn, bad, duplicates)
-
-
-# -- helpers ---------------------------------------------------------------------------------
+# -- text ------------------------------------------------------------------------------------
 
 
 def _pct(x: float) -> str:
@@ -266,30 +186,15 @@ def _stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts / NS_PER_S, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _of(events: Iterable[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
-    return [e for e in events if e["event"] in names]
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 # -- lines -----------------------------------------------------------------------------------
 
 
 def _session_line(logs: EventLogs, targets: Targets) -> tuple[CheckLine, int, int]:
     target = f">= {targets.min_session_days:g} days"
-    if not logs.events:
+    session = session_span(logs)
+    if session is None:
         return CheckLine("Session span", NA, "no events", target), 0, 0
-    start, end = logs.events[0]["ts"], logs.events[-1]["ts"]
-    days = (end - start) / NS_PER_DAY
-    counts = Counter(e["event"] for e in logs.events)
+    start, end, days, counts = session.start_ns, session.end_ns, session.days, session.counts
     sessions = counts[SESSION_START]
     detail = (
         f"{len(logs.events)} events, {counts['liquidation']} liquidations, "
@@ -307,110 +212,40 @@ def _session_line(logs: EventLogs, targets: Targets) -> tuple[CheckLine, int, in
     return line, start, end
 
 
-@dataclass
-class _Connection:
-    stretches: list[tuple[int, int]] = field(default_factory=list)
-    reconnects: int = 0
-    source: str = ""
-
-
-def _from_ws_events(events: list[dict[str, Any]], client: str, end: int) -> _Connection:
-    conn = _Connection(source="ws events")
-    since: int | None = None
-    last_seen: int | None = None
-    opened = 0
-    for e in events:
-        name, ts = e["event"], e["ts"]
-        mine = e.get("client", client) == client
-        if name == SESSION_START and since is not None:
-            # The previous session ended without a word (a crash): its connection ended no
-            # later than the last event it logged.
-            conn.stretches.append((since, last_seen if last_seen is not None else ts))
-            since = None
-        elif name == WS_CONNECTED and mine:
-            if since is not None:  # a disconnection nobody logged
-                conn.stretches.append((since, ts))
-            conn.reconnects += opened > 0
-            opened += 1
-            since = ts
-        elif ((name == WS_DISCONNECTED and mine) or name == SESSION_STOP) and since is not None:
-            conn.stretches.append((since, ts))
-            since = None
-        last_seen = ts
-    if since is not None:
-        conn.stretches.append((since, end))
-    return conn
-
-
-def _from_status(samples: list[dict[str, Any]], end: int) -> _Connection:
-    conn = _Connection(source="status samples")
-    since: int | None = None
-    previous: dict[str, Any] | None = None
-    for s in samples:
-        ts, up = s["ts"], s.get("connected") is True
-        counter, last_counter = _int(s.get("reconnects")), None
-        if previous is not None:
-            last_counter = _int(previous.get("reconnects"))
-        jumped = counter is not None and last_counter is not None and counter > last_counter
-        if jumped:
-            conn.reconnects += counter - last_counter  # type: ignore[operator]
-        if since is not None and (not up or jumped):
-            conn.stretches.append((since, ts))
-            since = None
-        if up and since is None:
-            since = ts
-        previous = s
-    if since is not None:
-        conn.stretches.append((since, max(end, samples[-1]["ts"])))
-    return conn
-
-
 def _websocket_lines(logs: EventLogs, targets: Targets, start: int, end: int) -> list[CheckLine]:
     stable_target = f"longest connection >= {targets.min_stable_h:g} h"
     uptime_target = f">= {_pct(targets.min_uptime)} of the session"
-    ws_events = _of(logs.events, WS_CONNECTED, WS_DISCONNECTED)
-    status = [e for e in _of(logs.events, STATUS) if isinstance(e.get("connected"), bool)]
-    clients = sorted({str(e.get("client", "?")) for e in ws_events or status})
-    if not clients:
+    connections = client_connections(logs, start, end)
+    if not connections:
         reason = "no ws_connected/ws_disconnected/status events in the log"
         return [
             CheckLine("Websocket stable 24h+", NA, "no data", stable_target, reason),
             CheckLine("Websocket uptime", NA, "no data", uptime_target, reason),
         ]
-    span = max(end - start, 1)
     lines = []
-    for client in clients:
-        suffix = f" ({client})" if len(clients) > 1 else ""
-        if ws_events:
-            conn = _from_ws_events(logs.events, client, end)
-        else:
-            conn = _from_status([s for s in status if s.get("client", "?") == client], end)
-        lengths = [b - a for a, b in conn.stretches]
-        longest_h = max(lengths, default=0) / NS_PER_H
-        connected = sum(lengths)
-        uptime = min(1.0, connected / span)
+    for conn in connections:
+        suffix = f" ({conn.client})" if len(connections) > 1 else ""
         figures = {
-            "client": client,
-            "longest_h": longest_h,
-            "uptime": uptime,
-            "connected_s": connected / NS_PER_S,
-            "disconnected_s": max(0, span - connected) / NS_PER_S,
+            "client": conn.client,
+            "longest_h": conn.longest_h,
+            "uptime": conn.uptime,
+            "connected_s": conn.connected_s,
+            "disconnected_s": conn.disconnected_s,
             "reconnects": conn.reconnects,
-            "connections": len(conn.stretches),
+            "connections": conn.connections,
         }
-        session_h = span / NS_PER_H
-        if longest_h >= targets.min_stable_h:
+        if conn.longest_h >= targets.min_stable_h:
             stable = PASS
-        elif session_h < targets.min_stable_h:
+        elif conn.session_h < targets.min_stable_h:
             stable = NA  # not enough session yet to show it
         else:
             stable = FAIL
-        detail = f"{client}, from {conn.source}; session {session_h:.1f} h"
+        detail = f"{conn.client}, from {conn.source}; session {conn.session_h:.1f} h"
         lines.append(
             CheckLine(
                 f"Websocket stable 24h+{suffix}",
                 stable,
-                f"longest connection {longest_h:.1f} h",
+                f"longest connection {conn.longest_h:.1f} h",
                 stable_target,
                 detail,
                 figures,
@@ -419,9 +254,9 @@ def _websocket_lines(logs: EventLogs, targets: Targets, start: int, end: int) ->
         lines.append(
             CheckLine(
                 f"Websocket uptime{suffix}",
-                PASS if uptime >= targets.min_uptime else FAIL,
-                f"{100 * uptime:.2f} % ({conn.reconnects} reconnects, "
-                f"{figures['disconnected_s']:.0f} s disconnected)",
+                PASS if conn.uptime >= targets.min_uptime else FAIL,
+                f"{100 * conn.uptime:.2f} % ({conn.reconnects} reconnects, "
+                f"{conn.disconnected_s:.0f} s disconnected)",
                 uptime_target,
                 detail,
                 figures,
@@ -432,11 +267,9 @@ def _websocket_lines(logs: EventLogs, targets: Targets, start: int, end: int) ->
 
 def _cascade_lines(logs: EventLogs, targets: Targets, start: int, end: int) -> list[CheckLine]:
     days = (end - start) / NS_PER_DAY
-    counts = Counter(e.get("symbol") for e in _of(logs.events, "cascade"))
     target = f"{_range(targets.cascades_per_day, 1, ' /day')}"
     lines = []
-    for symbol in logs.symbols:
-        n = counts.get(symbol, 0)
+    for symbol, n in cascades_per_symbol(logs).items():
         figures = {"symbol": symbol, "cascades": n, "days": days}
         if days <= 0:
             lines.append(
@@ -464,76 +297,35 @@ def _cascade_lines(logs: EventLogs, targets: Targets, start: int, end: int) -> l
     return lines
 
 
-def _first_submissions(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in _of(events, "entry_submitted")
-        if not e.get("repriced") and _int(e.get("declared_ns")) is not None
-    ]
-
-
 def _reaction_line(logs: EventLogs, targets: Targets) -> CheckLine:
     target = f"p99 < {targets.max_reaction_s:g} s"
-    delays = [(e["ts"] - e["declared_ns"]) / NS_PER_S for e in _first_submissions(logs.events)]
-    if not delays:
+    times = reaction_times(logs)
+    if times is None:
         return CheckLine("Reaction time", NA, "no entries", target, "no entry_submitted events")
-    p50, p99 = (float(x) for x in np.percentile(delays, [50, 99]))
-    slowest = max(delays)
-    over = sum(d >= targets.max_reaction_s for d in delays)
+    n, p50, p99, slowest = len(times.delays_s), times.p50_s, times.p99_s, times.max_s
+    over = sum(d >= targets.max_reaction_s for d in times.delays_s)
     return CheckLine(
         "Reaction time",
         PASS if p99 < targets.max_reaction_s else FAIL,
-        f"p50 {p50:.3f} s, p99 {p99:.3f} s (n={len(delays)})",
+        f"p50 {p50:.3f} s, p99 {p99:.3f} s (n={n})",
         target,
         f"2nd large liquidation received -> entry submitted; slowest {slowest:.3f} s, "
         f"{over} at or over {targets.max_reaction_s:g} s",
-        {"n": len(delays), "p50_s": p50, "p99_s": p99, "max_s": slowest, "over": over},
+        {"n": n, "p50_s": p50, "p99_s": p99, "max_s": slowest, "over": over},
     )
-
-
-def _outcomes(events: list[dict[str, Any]]) -> dict[tuple[Any, Any], str]:
-    """Per cascade with an entry (symbol, declared_ns): filled, unfilled or pending."""
-    cascade_of: dict[tuple[Any, Any], tuple[Any, Any]] = {}  # (symbol, order id) -> cascade
-    submitted: dict[tuple[Any, Any], list[Any]] = defaultdict(list)
-    for e in _of(events, "entry_submitted"):
-        key = (e.get("symbol"), e.get("declared_ns"))
-        submitted[key].append(e.get("order_id"))
-        cascade_of[(e.get("symbol"), e.get("order_id"))] = key
-    outcome = dict.fromkeys(submitted, "pending")
-    for e in _of(events, "entry_fill", "entry_unfilled", "entry_rejected"):
-        key = cascade_of.get((e.get("symbol"), e.get("order_id")))
-        if key is None:
-            key = (e.get("symbol"), e.get("declared_ns"))
-        if key not in outcome:
-            continue
-        if e["event"] == "entry_fill":
-            outcome[key] = "filled"
-        elif outcome[key] != "filled":
-            # A rejection ends the entry unless a re-priced order followed it.
-            final = e["event"] == "entry_unfilled" or e.get("order_id") == submitted[key][-1]
-            if final:
-                outcome[key] = "unfilled"
-    return outcome
-
-
-def _skip_reasons(events: list[dict[str, Any]]) -> str:
-    # "cooldown for 120 s" and "cooldown for 30 s" are one reason.
-    reasons = Counter(
-        re.sub(r"\s*\d[\d.]*(\s*s\b)?", "", str(e.get("reason", "?"))).strip()
-        for e in _of(events, "skip")
-    )
-    return ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
 
 
 def _fill_line(logs: EventLogs, targets: Targets) -> CheckLine:
     target = _range(targets.fill_rate)
-    outcome = Counter(_outcomes(logs.events).values())
-    filled, unfilled, pending = outcome["filled"], outcome["unfilled"], outcome["pending"]
-    cascades = len(_of(logs.events, "cascade"))
-    skipped = len(_of(logs.events, "skip"))
-    detail = f"{cascades} cascades: {filled + unfilled + pending} entries, {skipped} skipped"
+    entries = entry_outcomes(logs)
+    filled, unfilled, pending = entries.filled, entries.unfilled, entries.pending
+    skipped = entries.skipped
+    detail = (
+        f"{entries.cascades} cascades: {filled + unfilled + pending} entries, {skipped} skipped"
+    )
     if skipped:
-        detail += f" ({_skip_reasons(logs.events)})"
+        reasons = ", ".join(f"{r} {n}" for r, n in entries.skip_reasons.most_common())
+        detail += f" ({reasons})"
     if pending:
         detail += f"; {pending} still working at the end (left out)"
     figures = {"filled": filled, "unfilled": unfilled, "pending": pending, "skipped": skipped}
@@ -554,31 +346,30 @@ def _fill_line(logs: EventLogs, targets: Targets) -> CheckLine:
 
 def _win_line(logs: EventLogs, targets: Targets) -> CheckLine:
     target = _range(targets.win_rate)
-    exits = _of(logs.events, "exit")
-    pnls = [_num(e.get("pnl")) for e in exits]
-    known = [p for p in pnls if p is not None]
+    results = trade_results(logs)
+    known = results.pnls
     if not known:
         return CheckLine("Win rate", NA, "no trades", target, "no exit events with a pnl")
-    wins = sum(p > 0 for p in known)
+    wins = results.wins
     rate = wins / len(known)
     return CheckLine(
         "Win rate",
         PASS if _in_range(rate, targets.win_rate) else FAIL,
         f"{_pct(rate)} ({wins}/{len(known)} trades with pnl > 0)",
         target,
-        f"net pnl {sum(known):.4f}, fees {sum(_num(e.get('fees')) or 0.0 for e in exits):.4f}",
+        f"net pnl {sum(known):.4f}, fees {results.fees:.4f}",
         {"trades": len(known), "wins": wins, "rate": rate, "pnl": sum(known)},
     )
 
 
 def _split_line(logs: EventLogs) -> CheckLine:
     target = "~73/25/2 %; every exit TP, SL or TIMEOUT"
-    exits = _of(logs.events, "exit")
+    counts = exit_reasons(logs)
+    exits = sum(counts.values())
     if not exits:
         return CheckLine("Exit split TP/SL/TIMEOUT", NA, "no trades", target)
-    counts = Counter(str(e.get("reason", "?")) for e in exits)
     other = sum(n for reason, n in counts.items() if reason not in EXIT_REASONS)
-    shares = [counts[r] / len(exits) for r in EXIT_REASONS]
+    shares = [counts[r] / exits for r in EXIT_REASONS]
     value = " / ".join(f"{r} {_pct(s)}" for r, s in zip(EXIT_REASONS, shares, strict=True))
     value += f" ({'/'.join(str(counts[r]) for r in EXIT_REASONS)})"
     figures = {r: counts[r] for r in EXIT_REASONS} | {"other": other}
@@ -593,18 +384,12 @@ def _split_line(logs: EventLogs) -> CheckLine:
 
 def _tp_sl_line(logs: EventLogs) -> CheckLine:
     target = "TP in profit, SL at a loss, long and short"
-    checked: dict[str, Counter] = {LONG_SIDE: Counter(), SHORT_SIDE: Counter()}
-    wrong: list[str] = []
-    for e in _of(logs.events, "exit"):
-        side, reason = e.get("side"), e.get("reason")
-        entry, exit_ = _num(e.get("entry_price")), _num(e.get("exit_price"))
-        if side not in checked or reason not in ("TP", "SL") or entry is None or exit_ is None:
-            continue
-        checked[side][reason] += 1
-        gain = (exit_ - entry) * (1 if side == LONG_SIDE else -1)
-        if (reason == "TP" and gain <= 0) or (reason == "SL" and gain >= 0):
-            wrong.append(f"{e.get('symbol')} {side} {reason} {entry:g} -> {exit_:g}")
-    longs, shorts = checked[LONG_SIDE], checked[SHORT_SIDE]
+    checks = tp_sl_checks(logs)
+    longs, shorts = checks.checked[LONG_SIDE], checks.checked[SHORT_SIDE]
+    wrong = [
+        f"{w.symbol} {w.side} {w.reason} {w.entry_price:g} -> {w.exit_price:g}"
+        for w in checks.wrong
+    ]
     value = (
         f"long {longs['TP']} TP / {longs['SL']} SL, short {shorts['TP']} TP / {shorts['SL']} SL,"
         f" {len(wrong)} wrong"
@@ -625,38 +410,16 @@ def _tp_sl_line(logs: EventLogs) -> CheckLine:
     return CheckLine("TP/SL logic", PASS, value, target, "", figures)
 
 
+def _breach_text(breach: Breach) -> str:
+    if breach.gap_s is None:
+        return f"{breach.symbol} entry at {_stamp(breach.ts)} while a trade was working"
+    return f"{breach.symbol} entry at {_stamp(breach.ts)} {breach.gap_s:.0f} s after an exit"
+
+
 def _limits_line(logs: EventLogs, targets: Targets) -> CheckLine:
     target = f"one trade at a time per symbol, {targets.cooldown_s:g} s cooldown"
-    cooldown_ns = int(targets.cooldown_s * NS_PER_S)
-    by_symbol: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    names = ("entry_submitted", "entry_fill", "entry_unfilled", "entry_rejected", "exit")
-    for e in _of(logs.events, *names):
-        by_symbol[e.get("symbol")].append(e)
-    breaches: list[str] = []
-    entries = 0
-    for symbol, events in by_symbol.items():
-        working = position = False
-        last_exit: int | None = None
-        for e in events:
-            name, ts = e["event"], e["ts"]
-            if name == "entry_submitted":
-                if e.get("repriced"):
-                    working = True
-                    continue
-                entries += 1
-                if working or position:
-                    breaches.append(f"{symbol} entry at {_stamp(ts)} while a trade was working")
-                elif last_exit is not None and ts - last_exit < cooldown_ns:
-                    gap = (ts - last_exit) / NS_PER_S
-                    breaches.append(f"{symbol} entry at {_stamp(ts)} {gap:.0f} s after an exit")
-                working = True
-            elif name == "entry_fill":
-                position = True
-            elif name in ("entry_unfilled", "entry_rejected") and not position:
-                working = False
-            elif name == "exit":
-                working = position = False
-                last_exit = ts
+    limits = position_limits(logs, targets.cooldown_s)
+    entries, breaches = limits.entries, [_breach_text(b) for b in limits.breaches]
     figures = {"entries": entries, "breaches": len(breaches)}
     if not entries:
         return CheckLine("Cooldown and one position", NA, "no entries", target, "", figures)
@@ -672,13 +435,7 @@ def _limits_line(logs: EventLogs, targets: Targets) -> CheckLine:
 
 def _integrity_line(logs: EventLogs) -> CheckLine:
     target = "every line readable, every trade's fill logged"
-    filled = {(e.get("symbol"), e.get("declared_ns")) for e in _of(logs.events, "entry_fill")}
-    orphans = [
-        e
-        for e in _of(logs.events, "exit")
-        if _int(e.get("declared_ns")) is not None
-        and (e.get("symbol"), e.get("declared_ns")) not in filled
-    ]
+    orphans = orphan_exits(logs)
     parts = []
     if logs.torn_lines:
         parts.append(f"{len(logs.torn_lines)} torn line(s) skipped (crash mid-write)")
@@ -686,7 +443,7 @@ def _integrity_line(logs: EventLogs) -> CheckLine:
         where = ", ".join(f"{p.name}:{n}" for p, n in logs.bad_lines[:5])
         parts.append(f"{len(logs.bad_lines)} unreadable line(s): {where}")
     if orphans:
-        parts.append(f"{len(orphans)} exit(s) without a logged entry fill")
+        parts.append(f"{orphans} exit(s) without a logged entry fill")
     if logs.duplicates_dropped:
         parts.append(f"{logs.duplicates_dropped} node event(s) repeated across files counted once")
     return CheckLine(
@@ -700,7 +457,7 @@ def _integrity_line(logs: EventLogs) -> CheckLine:
             "files": len(logs.files),
             "torn": len(logs.torn_lines),
             "bad": len(logs.bad_lines),
-            "orphan_exits": len(orphans),
+            "orphan_exits": orphans,
             "duplicates": logs.duplicates_dropped,
         },
     )
