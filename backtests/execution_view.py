@@ -29,9 +29,10 @@ Two transformations, both made so fills are conservative and runs are fast:
    Tests run the windowed and full views and require the same orders, fills and PnL, with
    conservative and optimistic fills, and force a failed check to show the second run.
 
-3. **Heartbeats.** A no-op ``Heartbeat`` one nanosecond before each distinct print time, so an
-   order whose latency timer was created while the venue settled meets the book of its own
-   arrival time, not the next print's (:mod:`liqcascade.backtests.heartbeat`).
+3. **Heartbeats.** A no-op print of the instrument's clock twin one nanosecond before each
+   distinct print time, so an order whose latency timer was created while the venue settled
+   meets the book of its own arrival time, not the next print's
+   (:mod:`liqcascade.backtests.heartbeat`).
 
 Liquidations and instruments are linked (hard links, or copies across file systems), not
 rewritten. Views are cached by a key of the source files and the window parameters.
@@ -59,8 +60,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from liqcascade.backtests.heartbeat import HEARTBEAT_DIRECTORY
-from liqcascade.backtests.heartbeat import heartbeats_table
+from liqcascade.backtests.heartbeat import clock_definition
+from liqcascade.backtests.heartbeat import clock_instrument_id
+from liqcascade.backtests.heartbeat import write_heartbeats
 from liqcascade.backtests.trade_windows import UNFILLED
 from liqcascade.backtests.trade_windows import Grid
 from liqcascade.backtests.trade_windows import Prints
@@ -167,7 +169,9 @@ def _link(source: Path, target: Path) -> None:
 
 
 #: Bumped whenever the window rules change, so views cut by older rules are not reused.
-VIEW_VERSION = 6  # 5: heartbeats before prints; 6: touch-only entries kept to their cancel
+#: 5: heartbeats before prints; 6: touch-only entries kept to their cancel; 7: heartbeats are
+#: prints of a clock twin instrument.
+VIEW_VERSION = 7
 #: Below this much trade data a view is built in-process (starting workers costs more).
 PARALLEL_MIN_BYTES = 2 * 1024**3  # ~35 M trades: ~10 s in one process; spawning costs ~1 s
 
@@ -250,9 +254,14 @@ def _build_instrument(
         *_definition_files(catalog, instrument_id),
         *_files(catalog, LIQUIDATIONS.directory, instrument_id),
     ]
+    clock_folder = clock_instrument_id(instrument_id)
     for target in targets:
         for f in linked:
             _link(f, target.staging / f.relative_to(catalog))
+        for f in _definition_files(catalog, instrument_id):
+            twin = target.staging / f.parent.parent.relative_to(catalog) / clock_folder / f.name
+            twin.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(clock_definition(pq.read_table(f), instrument_id), twin)
     trade_files = _files(catalog, TRADES.directory, instrument_id)
     windows: list[list[tuple[int, int]] | None] = [None] * len(targets)
     replayed = [i for i, t in enumerate(targets) if t.strategy is not None]
@@ -326,7 +335,7 @@ def _build_instrument(
 
 
 def _write_trades(table: pa.Table, staging: Path, folder: Path, instrument_id: str) -> None:
-    """A file of kept prints without aggressors, and its heartbeats one ns before each."""
+    """A file of kept prints without aggressors, and its heartbeats (clock twin) one ns before."""
     table = _neutral(table)
     first = int(pc.min(table["ts_init"]).as_py())
     last = int(pc.max(table["ts_init"]).as_py())
@@ -334,10 +343,10 @@ def _write_trades(table: pa.Table, staging: Path, folder: Path, instrument_id: s
     target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, target, row_group_size=ROWS_PER_GROUP)
     assert interval_of(target) == (first, last)
-    beats = staging / "data" / HEARTBEAT_DIRECTORY / instrument_id / file_name(first - 1, last - 1)
+    clock = target.parent.parent / clock_instrument_id(instrument_id)
+    beats = clock / file_name(first - 1, last - 1)
     beats.parent.mkdir(parents=True, exist_ok=True)
-    heartbeat_ts = table["ts_init"].to_numpy().astype(np.int64)
-    pq.write_table(heartbeats_table(instrument_id, heartbeat_ts), beats)
+    write_heartbeats(table, instrument_id, str(beats))
 
 
 def _workers(catalog: Path, instrument_ids: list[str], workers: int | None) -> int:

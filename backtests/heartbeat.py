@@ -1,4 +1,5 @@
-"""``Heartbeat``: a no-op data point just before every print, so late orders meet the right book.
+"""Heartbeats: a no-op print one nanosecond before every real one, so late orders meet the right
+book.
 
 The backtest engine fires due timers before each data point and settles the venue after each
 timer batch. A timer *created during the last settle of that loop* - a strategy's order-latency
@@ -8,11 +9,18 @@ point has moved the book. The order then meets a print later than its own arriva
 re-priced BUY due at 8 s judged against the print at 20 s). The bias drops exactly the entries
 the market trades through.
 
-The execution view therefore adds a ``Heartbeat`` one nanosecond before each distinct print
-time. The engine handles the heartbeat first: its timer loop fires every timer due before it
+The execution view therefore adds a heartbeat one nanosecond before each distinct print time.
+The engine handles the heartbeat first: its timer loop fires every timer due before it
 (including those just created) and settles the venue, so an order due before a print is matched
-before that print. A heartbeat changes no book (it is custom data nobody subscribes to), and it
-cannot tie with a trade (whole microseconds) or a liquidation (``+1 ns``).
+before that print.
+
+A heartbeat is a trade of the instrument's *clock twin* (``ETHUSDT-LINEAR-CLOCK.BYBIT``): an
+instrument with the real one's definition and another id, on the same venue, which no strategy
+subscribes to and which holds no orders. It changes no book the strategy trades on, and it
+cannot tie with a real trade (whole microseconds) or a liquidation (``+1 ns``). A trade and not a
+custom ``Data`` class because the engine handles its own types natively: custom data goes
+through a Python decoder, object and sort key per row, which made heartbeats a third of a
+windowed run (measured with ``benchmarks/bench_sweep.py``).
 
 Fidelity limits: one heartbeat covers one timer created in a settle. A chain - a timer set in a
 settle by an event of an order that was itself sent from such a timer (e.g. a stop refused,
@@ -23,79 +31,56 @@ closed at once, not retried. An order due in the same nanosecond as the heartbea
 strategy event produces one.
 """
 
-# NB: no ``from __future__ import annotations`` here: customdataclass reads real annotations.
+from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from nautilus_trader.core.data import Data
-from nautilus_trader.core.nautilus_pyo3.model import register_custom_data_class
-from nautilus_trader.model.custom import customdataclass_pyo3
-from nautilus_trader.model.identifiers import InstrumentId
+import pyarrow.parquet as pq
 
-#: Data client id of heartbeats in a ``BacktestDataConfig`` (custom data needs one).
-HEARTBEAT_CLIENT = "BACKTEST_CLOCK"
-#: The catalog folder the framework uses for the class (``custom_`` + snake case name).
-HEARTBEAT_DIRECTORY = "custom_heartbeat"
-
-HEARTBEAT_SCHEMA = pa.schema(
-    {
-        "instrument_id": pa.string(),
-        "type": pa.string(),
-        "ts_event": pa.int64(),
-        "ts_init": pa.int64(),
-    }
-)
+#: What a clock twin's symbol adds to the real one's (``ETHUSDT-LINEAR`` -> ``...-CLOCK``).
+CLOCK_SUFFIX = "-CLOCK"
 
 
-@customdataclass_pyo3()
-class Heartbeat(Data):
+def clock_instrument_id(instrument_id: str) -> str:
+    """The id of ``instrument_id``'s clock twin: same venue, symbol + ``-CLOCK``."""
+    symbol, _, venue = instrument_id.rpartition(".")
+    return f"{symbol}{CLOCK_SUFFIX}.{venue}"
+
+
+def is_clock(instrument_id: str) -> bool:
+    """Whether ``instrument_id`` is a clock twin (never traded, never reported)."""
+    return instrument_id.rpartition(".")[0].endswith(CLOCK_SUFFIX)
+
+
+def clock_definition(definition: pa.Table, instrument_id: str) -> pa.Table:
+    """The clock twin's definition: the instrument's own Arrow row with the twin's ids."""
+    clock_id = clock_instrument_id(instrument_id)
+    n = definition.num_rows
+    for name, value in (("id", clock_id), ("raw_symbol", clock_id.rpartition(".")[0])):
+        index = definition.schema.get_field_index(name)
+        column = pa.array([value] * n, definition.schema.field(index).type)
+        definition = definition.set_column(index, definition.schema.field(index), column)
+    return definition
+
+
+def heartbeats_table(prints: pa.Table, instrument_id: str) -> pa.Table:
     """
-    A point in time for the backtest engine to settle at; carries nothing else.
-
-    Parameters
-    ----------
-    instrument_id : InstrumentId
-        The instrument whose prints it precedes.
-
+    Heartbeats for a table of prints (trade-tick catalog schema, sorted by ``ts_init``): a trade
+    of the clock twin 1 ns before each distinct print time, with that time's first print's
+    price and size (never matched against anything).
     """
-
-    instrument_id: InstrumentId = InstrumentId.from_str("NULL.NULL")
-
-    @classmethod
-    def decode_record_batch_py(cls, metadata: dict, batch: pa.RecordBatch) -> list:
-        """
-        Heartbeats from an Arrow batch of the catalog.
-
-        The framework's generic decoder goes through a dict and type reflection per row; a
-        view holds one heartbeat per print, so that was a fifth of a windowed run. Same objects,
-        built directly (the decorator keeps a decoder the class defines).
-        """
-        ids = batch.column("instrument_id").to_pylist()
-        ts_event = batch.column("ts_event").to_numpy().tolist()
-        ts_init = batch.column("ts_init").to_numpy().tolist()
-        parsed: dict[str, InstrumentId] = {}
-        beats = []
-        for text, event, init in zip(ids, ts_event, ts_init, strict=True):
-            instrument_id = parsed.get(text)
-            if instrument_id is None:
-                instrument_id = parsed[text] = InstrumentId.from_str(text)
-            beats.append(cls(instrument_id=instrument_id, ts_event=event, ts_init=init))
-        return beats
+    ts = prints["ts_init"].to_numpy().astype(np.int64)
+    times, first = np.unique(ts, return_index=True)
+    beats = prints.take(pa.array(first))
+    stamps = pa.array(times - 1, pa.uint64())
+    for name in ("ts_event", "ts_init"):
+        index = beats.schema.get_field_index(name)
+        beats = beats.set_column(index, beats.schema.field(index), stamps)
+    metadata = dict(prints.schema.metadata or {})
+    metadata[b"instrument_id"] = clock_instrument_id(instrument_id).encode()
+    return beats.replace_schema_metadata(metadata)
 
 
-register_custom_data_class(Heartbeat)
-
-
-def heartbeats_table(instrument_id: str, print_ts: np.ndarray) -> pa.Table:
-    """Heartbeats 1 ns before each distinct time in ``print_ts`` (sorted ``ts_init`` values)."""
-    ts = np.unique(print_ts.astype(np.int64)) - 1
-    n = len(ts)
-    return pa.Table.from_pydict(
-        {
-            "instrument_id": pa.array([instrument_id] * n, pa.string()),
-            "type": pa.array(["Heartbeat"] * n, pa.string()),
-            "ts_event": ts,
-            "ts_init": ts,
-        },
-        schema=HEARTBEAT_SCHEMA,
-    )
+def write_heartbeats(prints: pa.Table, instrument_id: str, path: pa.NativeFile | str) -> None:
+    """Write :func:`heartbeats_table` of ``prints`` to ``path`` (a catalog trade file)."""
+    pq.write_table(heartbeats_table(prints, instrument_id), path)

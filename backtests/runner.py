@@ -204,7 +204,8 @@ def _run_config(
 
 def data_configs(spec: RunSpec, view: Path) -> list[Any]:
     """
-    System A's data: per symbol, the view's trades, the liquidations and the heartbeats.
+    System A's data: per symbol, the view's trades, the heartbeats (trades of the symbol's
+    clock twin, :mod:`liqcascade.backtests.heartbeat`) and the liquidations.
 
     Liquidations are custom data: their ``BacktestDataConfig`` needs the ``client_id`` the
     strategy subscribes with (``liquidation_client_id``), or the framework refuses the config.
@@ -212,37 +213,32 @@ def data_configs(spec: RunSpec, view: Path) -> list[Any]:
     from nautilus_trader.backtest.config import BacktestDataConfig
     from nautilus_trader.model.data import TradeTick
 
-    from liqcascade.backtests.heartbeat import HEARTBEAT_CLIENT
-    from liqcascade.backtests.heartbeat import HEARTBEAT_DIRECTORY
-    from liqcascade.backtests.heartbeat import Heartbeat
+    from liqcascade.backtests.heartbeat import clock_instrument_id
     from liqcascade.data_loaders.liquidation import LiquidationData
 
     data = []
     bounds = {"start_time": spec.start, "end_time": spec.end}
     for symbol in spec.symbols:
         instrument_id = instrument_id_for(symbol)
-        if (view / "data" / TRADES.directory / instrument_id).exists():
-            data.append(
-                BacktestDataConfig(
-                    catalog_path=str(view),
-                    data_cls=TradeTick,
-                    instrument_id=instrument_id,
-                    **bounds,
+        for trades_of in (instrument_id, clock_instrument_id(instrument_id)):
+            if (view / "data" / TRADES.directory / trades_of).exists():
+                data.append(
+                    BacktestDataConfig(
+                        catalog_path=str(view),
+                        data_cls=TradeTick,
+                        instrument_id=trades_of,
+                        **bounds,
+                    )
                 )
-            )
-        custom = [(LiquidationData, LIQUIDATION_CLIENT)]
-        if (view / "data" / HEARTBEAT_DIRECTORY / instrument_id).exists():
-            custom.append((Heartbeat, HEARTBEAT_CLIENT))
-        data += [
+        data.append(
             BacktestDataConfig(
                 catalog_path=str(view),
-                data_cls=data_cls,
+                data_cls=LiquidationData,
                 instrument_id=instrument_id,
-                client_id=client_id,
+                client_id=LIQUIDATION_CLIENT,
                 **bounds,
             )
-            for data_cls, client_id in custom
-        ]
+        )
     return data
 
 

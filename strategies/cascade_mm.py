@@ -1064,7 +1064,7 @@ class CascadeMarketMaker(Strategy):
         if self._latency_ns <= 0:
             self.submit_order(order, params=params)
             return
-        name = f"{self.id}-submit-{order.client_order_id.value}"
+        name = self._submit_timer(order.client_order_id)
         self._pending[name] = (order, params)
         self.clock.set_time_alert_ns(
             name, self.clock.timestamp_ns() + self._latency_ns, self._on_latency_elapsed
@@ -1080,7 +1080,19 @@ class CascadeMarketMaker(Strategy):
             self.submit_order(order, params=params)
 
     def _order(self, client_order_id: ClientOrderId | None) -> Order | None:
-        return self.cache.order(client_order_id) if client_order_id is not None else None
+        """The order, from the cache or, still waiting out ``order_latency_ms``, from the
+        strategy's own queue (the framework caches an order only once it is submitted)."""
+        if client_order_id is None:
+            return None
+        order = self.cache.order(client_order_id)
+        if order is None:
+            pending = self._pending.get(self._submit_timer(client_order_id))
+            order = pending[0] if pending is not None else None
+        return order
+
+    def _submit_timer(self, client_order_id: ClientOrderId) -> str:
+        """The name of the timer that sends an order after ``order_latency_ms``."""
+        return f"{self.id}-submit-{client_order_id.value}"
 
     def _cancel(self, order: Order | None) -> None:
         """Cancel an order once: one already closed or with a cancel under way is left alone.
@@ -1088,7 +1100,16 @@ class CascadeMarketMaker(Strategy):
         An exit's sibling is cancelled on the exit's fill and again when the position closes a
         moment later; the framework refuses the second (``PENDING_CANCEL``) with a warning.
         """
-        if order is not None and not order.is_closed and not order.is_pending_cancel:
+        if order is None:
+            return
+        waiting = self._submit_timer(order.client_order_id)
+        if waiting in self._pending:
+            # Never sent (still waiting out ``order_latency_ms``): it is dropped, as
+            # ``_on_latency_elapsed`` drops an order whose decision no longer holds.
+            self._pending.pop(waiting)
+            self._cancel_timer(waiting)
+            return
+        if not order.is_closed and not order.is_pending_cancel:
             self.cancel_order(order)
 
     def on_order_rejected(self, event: OrderRejected) -> None:
@@ -1338,7 +1359,7 @@ class CascadeMarketMaker(Strategy):
         order = self._order(order_id)
         make_qty = self.instrument.make_qty
         if order is not None and order.status == OrderStatus.INITIALIZED:
-            waiting = f"{self.id}-submit-{order.client_order_id.value}"
+            waiting = self._submit_timer(order.client_order_id)
             if waiting in self._pending:
                 if order.quantity.as_decimal() == target:
                     return order_id

@@ -140,3 +140,22 @@ def test_the_exposure_cap_skips_a_cascade_on_a_further_symbol(tmp_path: Path) ->
     sol_events = events_of(tmp_path / "free" / "run", "SOLUSDT")
     assert [e for e in sol_events if e["event"] == "entry_fill"]
     assert free.of("entry_fill")
+
+
+def test_an_entry_filled_in_pieces_gets_one_take_profit_while_exits_wait_out_latency(
+    tmp_path: Path,
+) -> None:
+    # BUY 1.00 at 1997.00 arrives at 6.25 s; it fills 0.4 at 10 s, 0.3 at 10.1 s (the exits of
+    # the first piece are still waiting out the 250 ms: they are resized, not duplicated) and
+    # 0.3 at 12 s (the resting exits are amended). TP 2000.00: a print of 0.6 at 20 s and the
+    # rest at 21 s. Duplicate take-profits would each take up to 0.6 of the first print.
+    prints = [(0, 2000.0, 5), (10, 1996.5, 0.4), (10.1, 1996.0, 0.3), (12, 1995.5, 0.3)]
+    prints += [(20, 2001.0, 0.6), (21, 2001.0, 5), (2000, 2001.0, 5)]
+    run = run_market(tmp_path, Market(prints), fills="conservative", latency_ms=250)
+    assert sum(e["quantity"] for e in run.of("entry_fill")) == pytest.approx(1.0)
+    exits = run.of("exit_fill")
+    assert len({e["order_id"] for e in exits}) == 1
+    assert [(e["ts"], e["reason"], e["quantity"]) for e in exits] == [
+        (at(20), "TP", pytest.approx(0.6)),
+        (at(21), "TP", pytest.approx(0.4)),
+    ]
