@@ -95,6 +95,7 @@ from liqcascade.strategies.cascade_state import TradeState
 from liqcascade.strategies.cascade_state import read_json  # noqa: F401 (re-exported)
 from liqcascade.strategies.cascade_state import write_json_atomic  # noqa: F401 (re-exported)
 from liqcascade.strategies.event_log import EventLog
+from liqcascade.strategies.order_latency import DelayedOrders
 from liqcascade.strategies.order_prices import BUY
 from liqcascade.strategies.order_prices import SELL
 from liqcascade.strategies.order_prices import entry_price
@@ -173,8 +174,7 @@ class CascadeMarketMaker(Strategy):
         self.instrument: Instrument | None = None
         self.trade = TradeState()
         self._cooldown_until_ns = 0
-        # timer name -> (order, params) waiting out the latency
-        self._pending: dict[str, tuple[Order, dict[str, str] | None]] = {}
+        self.orders = DelayedOrders(self, self._latency_ns, self._still_wanted)
         self.losses = LossRecords(self._state)
         self._session_start_ns = 0  # set by the restart adoption: until then nothing is saved
         self._saved_ns = 0  # last state write
@@ -483,7 +483,7 @@ class CascadeMarketMaker(Strategy):
         self.trade.entry_id = order.client_order_id
         now = self.clock.timestamp_ns()
         self.trade.entry_submitted_ns = now
-        self._submit(order, self.exits.native_stop_params(price))
+        self.orders.submit(order, self.exits.native_stop_params(price))
         self.clock.set_time_alert_ns(
             self._timer_entry,
             now + int(self.config.entry_timeout_s * NS_PER_S),
@@ -503,38 +503,10 @@ class CascadeMarketMaker(Strategy):
         )
         return True
 
-    def _submit(self, order: Order, params: dict[str, str] | None = None) -> None:
-        """Send an order now, or after ``order_latency_ms`` on the strategy's clock."""
-        if self._latency_ns <= 0:
-            self.submit_order(order, params=params)
-            return
-        name = f"{self.id}-submit-{order.client_order_id.value}"
-        self._pending[name] = (order, params)
-        self.clock.set_time_alert_ns(
-            name, self.clock.timestamp_ns() + self._latency_ns, self._on_latency_elapsed
-        )
-
-    def _on_latency_elapsed(self, event: TimeEvent) -> None:
-        order, params = self._pending.pop(event.name, (None, None))
-        if order is None:
-            return
-        # An order of a trade that ended meanwhile (e.g. exits of a position already closed), or
-        # an exit replaced by a resized one meanwhile, is dropped: its decision no longer holds.
-        if (
-            order.client_order_id == self.trade.entry_id
-            or order.client_order_id in self.trade.exit_ids
-        ):
-            self.submit_order(order, params=params)
-
-    def _is_waiting(self, order: Order) -> bool:
-        """Whether ``order`` is still waiting out ``order_latency_ms`` (not sent yet)."""
-        return f"{self.id}-submit-{order.client_order_id.value}" in self._pending
-
-    def _withdraw(self, order: Order) -> None:
-        """Drop an order that is still waiting out the latency: it will not be sent."""
-        name = f"{self.id}-submit-{order.client_order_id.value}"
-        self._pending.pop(name)
-        self._cancel_timer(name)
+    def _still_wanted(self, order: Order) -> bool:
+        """Whether an order decided ``order_latency_ms`` ago still belongs to the trade."""
+        order_id = order.client_order_id
+        return order_id == self.trade.entry_id or order_id in self.trade.exit_ids
 
     def _order(self, client_order_id: ClientOrderId | None) -> Order | None:
         return self.cache.order(client_order_id) if client_order_id is not None else None
@@ -735,7 +707,7 @@ class CascadeMarketMaker(Strategy):
                 order_id=close.client_order_id.value,
                 quantity=float(position.quantity),
             )
-            self._submit(close)
+            self.orders.submit(close)
         self._save_state()
 
     # -- positions -------------------------------------------------------------------------------

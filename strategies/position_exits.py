@@ -164,11 +164,11 @@ class PositionExits:
         order = host._order(order_id)
         make_qty = host.instrument.make_qty
         if order is not None and order.status == OrderStatus.INITIALIZED:
-            if host._is_waiting(order):
+            if host.orders.is_waiting(order):
                 if order.quantity.as_decimal() == target:
                     return order_id
                 # Not sent yet (order_latency_ms): send the right size instead.
-                host._withdraw(order)
+                host.orders.withdraw(order)
                 host.trade.exit_ids.discard(order.client_order_id)
                 order = None
             else:
@@ -178,7 +178,7 @@ class PositionExits:
                 return order_id  # refused for good: on_stop_rejected closed at market
             new = make(make_qty(target))
             host.trade.add_exit(new.client_order_id, role)
-            host._submit(new)
+            host.orders.submit(new)
             return new.client_order_id
         if order.is_inflight or order.is_pending_update or order.is_pending_cancel:
             return order_id  # its next event calls back
