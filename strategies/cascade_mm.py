@@ -211,6 +211,8 @@ class CascadeMarketMaker(Strategy):
         shapes = {OrderType.LIMIT: TAKE_PROFIT, OrderType.STOP_MARKET: STOP_LOSS}
         return shapes.get(order.order_type, TIMEOUT)
 
+    # -- restart state (see cascade_state and restart_adoption) ----------------------------------
+
     def _save_state(self) -> None:
         """Write this symbol's state (no-op without ``state_path``)."""
         if self._state is None or not self._session_start_ns:
@@ -238,6 +240,7 @@ class CascadeMarketMaker(Strategy):
             self.losses.note_account_close(event.position_id.value, event.ts_closed, pnl)
 
     # -- lifecycle -------------------------------------------------------------------------------
+
     def on_start(self) -> None:
         """Look up the instrument and subscribe to liquidations (and trades if configured)."""
         self.instrument = self.cache.instrument(self.instrument_id)
@@ -508,6 +511,10 @@ class CascadeMarketMaker(Strategy):
         order_id = order.client_order_id
         return order_id == self.trade.entry_id or order_id in self.trade.exit_ids
 
+    def _open_position(self) -> Position | None:
+        positions = self.cache.positions_open(instrument_id=self.instrument_id, strategy_id=self.id)
+        return positions[0] if positions else None
+
     def _order(self, client_order_id: ClientOrderId | None) -> Order | None:
         return self.cache.order(client_order_id) if client_order_id is not None else None
 
@@ -600,9 +607,8 @@ class CascadeMarketMaker(Strategy):
                 event.ts_event + int(self.config.max_hold_s * NS_PER_S),
                 self._on_max_hold,
             )
-        self.trade.fill_qty += event.last_qty.as_decimal()
-        self.trade.fill_value += fill_px * event.last_qty.as_decimal()
-        tp_price, sl_price = self.exits.prices(self.trade.fill_value / self.trade.fill_qty)
+        self.trade.add_fill(fill_px, event.last_qty.as_decimal())
+        tp_price, sl_price = self.exits.prices(self.trade.average_fill_price())
         self.events.write(
             event.ts_event,
             "entry_fill",
@@ -644,12 +650,6 @@ class CascadeMarketMaker(Strategy):
     def _close_remainder(self, reason: str) -> None:
         if self._open_position() is not None:
             self._close_at_market(reason)
-
-    # -- exits: one take-profit and one stop per position ----------------------------------------
-
-    def _open_position(self) -> Position | None:
-        positions = self.cache.positions_open(instrument_id=self.instrument_id, strategy_id=self.id)
-        return positions[0] if positions else None
 
     def on_order_canceled(self, event: OrderCanceled) -> None:
         """An entry cancelled before any fill ends the trade (no cooldown: nothing was traded)."""
@@ -697,8 +697,7 @@ class CascadeMarketMaker(Strategy):
                 reduce_only=True,
                 tags=[reason],
             )
-            self.trade.exit_ids.add(close.client_order_id)
-            self.trade.roles[close.client_order_id] = reason
+            self.trade.add_exit(close.client_order_id, reason)
             self.events.write(
                 self.clock.timestamp_ns(),
                 "market_close",
