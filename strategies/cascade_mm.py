@@ -3,15 +3,16 @@
 Flow (``../shared/seeds/000_*.txt``, sections 2-4 and 8):
 
 1. Every ``LiquidationData`` goes to a
-:class:`~liqcascade.strategies.cascade_detector.CascadeDetector`. 2. On a declared cascade - at the
-receipt time of its second large liquidation - the gate checks
-   the one-position rule, the cooldown, trading hours and loss limits.
+   :class:`~liqcascade.strategies.cascade_detector.CascadeDetector`.
+2. On a declared cascade - at the receipt time of its second large liquidation - the admission
+   rules check the one-position rule, the node's rules, the cooldown, trading hours, the
+   exposure cap and loss limits.
 3. A post-only limit order goes *into* the move: longs liquidated (price falling) -> BUY
    ``offset`` below the last price; shorts liquidated -> SELL above. The reference price is read
    from the cache (last trade, else quote mid, else last bar): no Python runs per trade tick.
-4. Each entry fill (partial fills too) gets its own reduce-only take-profit limit and
-   reduce-only stop-market, sized to that fill. When one of a pair fills, the other is cancelled
-   (or reduced by a partial fill).
+4. The first entry fill places one reduce-only take-profit limit and one reduce-only
+   stop-market; later (partial) fills resize them to the open position. When one of the pair
+   fills, the other is cancelled (or reduced by a partial fill).
 5. Timers, not GTD (Bybit ignores it): an unfilled entry is cancelled ``entry_timeout_s`` after
    submission; ``max_hold_s`` after the first fill the exits are cancelled and the position is
    closed at market.
@@ -29,6 +30,8 @@ brackets would release limits as market orders.
 Around that flow, in modules of their own:
 
 * :mod:`~liqcascade.strategies.cascade_mm_config` - the parameters and their checks.
+* :mod:`~liqcascade.strategies.entry_admission` - the rules a cascade must pass (step 2).
+* :mod:`~liqcascade.strategies.order_latency` - ``order_latency_ms``, on the strategy's clock.
 * :mod:`~liqcascade.strategies.position_exits` - the position's one take-profit and one stop:
   placed, resized with each fill, replaced when gone, a refused stop retried (or the position
   closed), Bybit's native stop recognised.
@@ -71,7 +74,6 @@ from nautilus_trader.model.events import OrderUpdated
 from nautilus_trader.model.events import PositionClosed
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import ClientOrderId
-from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
@@ -94,6 +96,7 @@ from liqcascade.strategies.cascade_state import StrategyStateFile
 from liqcascade.strategies.cascade_state import TradeState
 from liqcascade.strategies.cascade_state import read_json  # noqa: F401 (re-exported)
 from liqcascade.strategies.cascade_state import write_json_atomic  # noqa: F401 (re-exported)
+from liqcascade.strategies.entry_admission import EntryAdmission
 from liqcascade.strategies.event_log import EventLog
 from liqcascade.strategies.order_latency import DelayedOrders
 from liqcascade.strategies.order_prices import BUY
@@ -102,9 +105,6 @@ from liqcascade.strategies.order_prices import entry_price
 from liqcascade.strategies.order_prices import order_quantity
 from liqcascade.strategies.position_exits import PositionExits
 from liqcascade.strategies.restart_adoption import RestartAdoption
-from liqcascade.strategies.trading_gate import LossLimits
-from liqcascade.strategies.trading_gate import SessionRules
-from liqcascade.strategies.trading_gate import parse_utc
 
 NS_PER_S = 1_000_000_000
 NO_AGGRESSOR = AggressorSide.NO_AGGRESSOR
@@ -134,12 +134,6 @@ class CascadeMarketMaker(Strategy):
         super().__init__(config)
         self.instrument_id = config.instrument_id
         self.symbol = self.instrument_id.symbol.value.removesuffix("-LINEAR")
-        self.sessions = SessionRules(
-            trading_hours=tuple(config.trading_hours) if config.trading_hours else None,
-            skip_weekends=config.skip_weekends,
-            blackouts=tuple((parse_utc(a), parse_utc(b)) for a, b in config.blackouts or []),
-        )
-        self.loss_limits = LossLimits(config.daily_loss_limit, config.weekly_loss_limit)
         self.events = EventLog(config.event_log_path)
         self._bar_type = config.bar_type
         self._latency_ns = int(config.order_latency_ms * 1_000_000)
@@ -148,11 +142,9 @@ class CascadeMarketMaker(Strategy):
             if config.state_path
             else None
         )
+        self.admission = EntryAdmission(self)
         self.exits = PositionExits(self)
         self.adoption = RestartAdoption(self)
-        # Node-level rules (kill switch, account-wide exposure, maintenance windows): callables
-        # ``gate(strategy, now_ns) -> reason | None`` added by the node, asked at every cascade.
-        self._entry_gates: list[Callable[[CascadeMarketMaker, int], str | None]] = []
         self._clear_run_state()
 
     def add_entry_gate(self, gate: Callable[[CascadeMarketMaker, int], str | None]) -> None:
@@ -166,7 +158,7 @@ class CascadeMarketMaker(Strategy):
             own rules; a returned string is the reason the cascade is skipped.
 
         """
-        self._entry_gates.append(gate)
+        self.admission.gates.append(gate)
 
     def _clear_run_state(self) -> None:
         """Everything a run learns: a new strategy and a reset one start from the same point."""
@@ -366,7 +358,7 @@ class CascadeMarketMaker(Strategy):
     def _on_cascade(self, cascade: Cascade) -> None:
         self._log_cascade("cascade", cascade)
         now = self.clock.timestamp_ns()
-        blocked = self._blocked(cascade, now)
+        blocked = self.admission.blocked(cascade, now)
         if blocked is not None:
             self._skip(cascade, blocked)
             return
@@ -380,42 +372,6 @@ class CascadeMarketMaker(Strategy):
         if not self._submit_entry(reference):
             self.trade = TradeState()
         self._save_state()
-
-    def _blocked(self, cascade: Cascade, now: int) -> str | None:
-        if cascade.side is None:
-            return "no dominant side (equal notional)"
-        if self.trade.entry_id is not None or not self.portfolio.is_flat(self.instrument_id):
-            return "position or entry already working"
-        for gate in self._entry_gates:  # the node's rules (kill switch first) take precedence
-            reason = gate(self, now)
-            if reason is not None:
-                return reason
-        if now < self._cooldown_until_ns:
-            return f"cooldown for {(self._cooldown_until_ns - now) / NS_PER_S:.0f} s"
-        reason = self.sessions.blocked(now)
-        if reason is not None:
-            return reason
-        cap = self.config.max_open_symbols
-        if cap is not None:
-            exposed = self._exposed_instruments()
-            if len(exposed) >= cap:
-                return f"exposure cap: {len(exposed)} symbols open (max_open_symbols = {cap})"
-        account = self.portfolio.account(self.instrument_id.venue)
-        if account is None:
-            return "no account"
-        balance = account.balance_total(self.instrument.settlement_currency)
-        closed = self.losses.closed_pnls(self._session_start_ns)
-        return self.loss_limits.blocked(now, float(balance) if balance else 0.0, closed)
-
-    def _exposed_instruments(self) -> set[InstrumentId]:
-        """Instruments with an open position or a working entry, any strategy's.
-
-        An entry still waiting out ``order_latency_ms`` is not in the cache yet and not counted:
-        two symbols' cascades within one latency of each other can both pass the cap.
-        """
-        exposed = {p.instrument_id for p in self.cache.positions_open()}
-        exposed |= {o.instrument_id for o in self.cache.orders_open() if not o.is_reduce_only}
-        return exposed
 
     def _reference_price(self) -> Decimal | None:
         trade = self.cache.trade_tick(self.instrument_id)

@@ -9,35 +9,39 @@ paper restarts through real nodes are in ``tests/live`` (test_live_node, test_pa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nautilus_trader.backtest.engine import BacktestEngine
-from nautilus_trader.backtest.engine import BacktestEngineConfig
-from nautilus_trader.backtest.models import FillModel
-from nautilus_trader.common.actor import Actor
-from nautilus_trader.config import LoggingConfig
-from nautilus_trader.model.currencies import USDT
-from nautilus_trader.model.enums import AccountType
-from nautilus_trader.model.enums import OmsType
 from nautilus_trader.model.enums import OrderType
 from nautilus_trader.model.identifiers import ClientOrderId
-from nautilus_trader.model.identifiers import Venue
-from nautilus_trader.model.objects import Money
 
 from liqcascade.strategies.cascade_mm import CascadeMarketMaker
-from liqcascade.strategies.event_log import read_events
 from liqcascade.strategies.restart_adoption import keep_one
-from tests.strategies.harness import T0
-from tests.strategies.harness import _add_market
 from tests.strategies.harness import liquidation
-from tests.strategies.harness import trades
+from tests.strategies.operator_harness import Step
+from tests.strategies.operator_harness import at
+from tests.strategies.operator_harness import of
+from tests.strategies.operator_harness import restart
+from tests.strategies.operator_harness import run_with_operator
+from tests.strategies.operator_harness import start
+from tests.strategies.operator_harness import stop
 
-S = 1_000_000_000
 CASCADE_LONGS = [liquidation(5, "LONG", 100_000), liquidation(6, "LONG", 120_000)]
 # BUY 1997 fills at 10 s; TP 2000.00, SL 1992.01. Then the market idles between them.
 FILL_THEN_IDLE = [(0, 2000.0), (10, 1996.5), *((t, 1996.0) for t in range(15, 200, 5))]
+
+
+def run_with_restarts(
+    tmp_path: Path,
+    prices: list[tuple[float, float]],
+    steps: list[Step],
+    liquidations: list[tuple] = CASCADE_LONGS,
+    **overrides: object,
+) -> tuple[BacktestEngine, list[dict]]:
+    """The strategy with a state file, as a live or paper node runs it."""
+    state = str(tmp_path / "strategies.json")
+    return run_with_operator(tmp_path, prices, steps, liquidations, state_path=state, **overrides)
 
 
 @dataclass
@@ -51,74 +55,6 @@ def test_keep_one_keeps_the_order_the_state_file_knows() -> None:
     assert keep_one([a, b], ClientOrderId("O-9")) == (a, [b])  # unknown: the first
     assert keep_one([a], None) == (a, [])
     assert keep_one([], ClientOrderId("O-1")) == (None, [])
-
-
-class Operator(Actor):
-    """Does things to the strategy at given times of the run (stop, start, cancel an order)."""
-
-    def __init__(self, steps: list[tuple[float, Callable[[CascadeMarketMaker], None]]]) -> None:
-        super().__init__()
-        self.steps = steps
-        self.strategy: CascadeMarketMaker | None = None
-
-    def on_start(self) -> None:
-        for i, (seconds, _) in enumerate(self.steps):
-            self.clock.set_time_alert_ns(f"step-{i}", T0 + int(seconds * S), self._on_step)
-
-    def _on_step(self, event: object) -> None:
-        _, action = self.steps[int(event.name.removeprefix("step-"))]
-        action(self.strategy)
-
-
-def stop(strategy: CascadeMarketMaker) -> None:
-    """The process ends: on_stop, then a fresh strategy state (as a new process has)."""
-    strategy.stop()
-    strategy.reset()
-
-
-def start(strategy: CascadeMarketMaker) -> None:
-    strategy.start()
-
-
-def restart(strategy: CascadeMarketMaker) -> None:
-    stop(strategy)
-    start(strategy)
-
-
-def run_with_restarts(
-    tmp_path: Path,
-    prices: list[tuple[float, float]],
-    steps: list[tuple[float, Callable[[CascadeMarketMaker], None]]],
-    liquidations: list[tuple] = CASCADE_LONGS,
-    **overrides: object,
-) -> tuple[BacktestEngine, list[dict]]:
-    """One ETH strategy with a state file, and an operator acting on it; the engine and log."""
-    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
-    engine.add_venue(
-        venue=Venue("BYBIT"),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.MARGIN,
-        base_currency=USDT,
-        starting_balances=[Money(100_000, USDT)],
-        fill_model=FillModel(prob_fill_on_limit=0.0),
-        liquidity_consumption=True,
-    )
-    state = str(tmp_path / "strategies.json")
-    params = {"state_path": state, **overrides}
-    log = _add_market(engine, tmp_path, "ETHUSDT", trades(prices), liquidations, False, params)
-    operator = Operator(steps)
-    engine.add_actor(operator)
-    operator.strategy = engine.trader.strategies()[0]
-    engine.run()
-    return engine, read_events(log)
-
-
-def of(log: list[dict], kind: str) -> list[dict]:
-    return [e for e in log if e["event"] == kind]
-
-
-def at(seconds: float) -> int:
-    return T0 + int(seconds * S)
 
 
 def test_an_open_position_keeps_its_exits_and_its_max_hold_from_the_first_fill(
