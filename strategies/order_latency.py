@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nautilus_trader.common.events import TimeEvent
+from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
@@ -61,6 +62,13 @@ class DelayedOrders:
         order, params = self._pending.pop(event.name, (None, None))
         if order is not None and self._still_wanted(order):
             self._host.submit_order(order, params=params)
+
+    def waiting(self, client_order_id: ClientOrderId | None) -> Order | None:
+        """The order of that id still waiting out the latency (the cache learns it when sent)."""
+        if client_order_id is None:
+            return None
+        pending = self._pending.get(f"{self._host.id}-submit-{client_order_id.value}")
+        return pending[0] if pending is not None else None
 
     def is_waiting(self, order: Order) -> bool:
         """Whether ``order`` is still waiting out the latency (not sent yet)."""

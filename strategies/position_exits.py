@@ -161,7 +161,8 @@ class PositionExits:
         make: Callable[[Quantity], Order],
     ) -> ClientOrderId | None:
         host = self.host
-        order = host._order(order_id)
+        # An exit still waiting out order_latency_ms is not in the cache yet.
+        order = host._order(order_id) or host.orders.waiting(order_id)
         make_qty = host.instrument.make_qty
         if order is not None and order.status == OrderStatus.INITIALIZED:
             if host.orders.is_waiting(order):

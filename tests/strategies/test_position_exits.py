@@ -15,6 +15,8 @@ from liqcascade.data_loaders.instruments import to_instrument
 from liqcascade.strategies.cascade_mm import CascadeMarketMaker
 from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 from liqcascade.strategies.position_exits import stop_already_crossed
+from tests.strategies.harness import T0
+from tests.strategies.harness import S
 from tests.strategies.harness import liquidation
 from tests.strategies.harness import run
 from tests.strategies.harness import trades
@@ -66,3 +68,22 @@ def test_a_stop_whose_trigger_crossed_before_it_arrived_closes_at_once(tmp_path:
     assert (close["reason"], close["ts"]) == ("SL", rejected["ts"])
     (exit_,) = result.of("exit")
     assert exit_["reason"] == "SL"
+
+
+def test_exits_still_waiting_out_the_latency_are_resized_before_they_are_sent(
+    tmp_path: Path,
+) -> None:
+    # 0.4 then 0.6 ETH fill within the order latency of the first fill's exits: the 0.4 exits
+    # are replaced by 1.0 exits before anything is sent - the venue sees one pair only.
+    points = [(T0, 2000.0, 5.0), (T0 + 10 * S, 1996.5, 0.4), (T0 + 10 * S + S // 2, 1996.0, 0.6)]
+    points += [(T0 + 12 * S, 1998.0, 5.0), (T0 + 30 * S, 2000.5, 5.0)]
+    result = run(tmp_path, points, CASCADE_LONGS, order_latency_ms=1000)
+    assert [f["quantity"] for f in result.of("entry_fill")] == [0.4, 0.6]
+    # The cache learns an order when it is sent: the withdrawn 0.4 pair never was.
+    exits = [o for o in result.engine.cache.orders() if o.is_reduce_only]
+    assert sorted((o.order_type.name, float(o.quantity)) for o in exits) == [
+        ("LIMIT", 1.0),
+        ("STOP_MARKET", 1.0),
+    ]
+    (exit_,) = result.of("exit")
+    assert (exit_["reason"], exit_["quantity"]) == ("TP", 1.0)
