@@ -103,10 +103,10 @@ class TimedCascadeMarketMaker(CascadeMarketMaker):
     def submit_order(self, order: Order, *args: Any, **kwargs: Any) -> None:
         """Time the submission (the strategy's own call, before risk and execution)."""
         now = self.clock.timestamp_ns()
-        if self._cascade is not None and order.client_order_id == self._entry_id:
+        if self.trade.cascade is not None and order.client_order_id == self.trade.entry_id:
             entry = {
                 "submit_ns": now,
-                "receipt_ns": self._cascade.declared_ns - TIE_BREAK_NS,
+                "receipt_ns": self.trade.cascade.declared_ns - TIE_BREAK_NS,
                 "seen_ns": self.last_seen_ns,
                 "quantity": self.last_quantity,
             }
