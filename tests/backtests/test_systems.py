@@ -6,6 +6,8 @@ summary and scenario table can come from nowhere but its own hooks.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +100,20 @@ def test_a_system_must_be_registered_and_is_named_by_its_key(
         load_node_spec("paper", ['node.system="toy"'])
     with pytest.raises(ConfigError, match=r"node\.system: expected one of \("):
         load_node_spec("paper", ['node.system="nope"'])
+
+
+def test_running_any_system_s_backtest_imports_nothing_of_live() -> None:
+    """Systems name their live half by import path: the backtests never import ``live``."""
+    script = (
+        "import sys\n"
+        "from liqcascade.backtests.systems import system_names, get_system\n"
+        "import liqcascade.backtests.job, liqcascade.backtests.sweep\n"
+        "systems = [get_system(name) for name in system_names()]\n"
+        "assert all(s.live for s in systems), systems\n"
+        "print(sorted(m for m in sys.modules if m.startswith('liqcascade.live')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
