@@ -83,6 +83,8 @@ def test_a_registered_toy_system_runs_through_liqcascade_backtest(
         "toy run": sum(bars.values()),
         "eth only": bars["ETHUSDT"],
     }
+    # The shared tearsheet is titled with the system's own label.
+    assert '"text":"toy run (Toy system)"' in (root / "toy-run" / "tearsheet.html").read_text()
     # Nothing of System A's report was written for it.
     assert not (root / "toy-run" / "metrics.csv").exists()
 
