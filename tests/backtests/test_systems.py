@@ -119,3 +119,15 @@ def test_running_any_system_s_backtest_imports_nothing_of_live() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_node_without_node_strategy_reads_its_system_s_strategy_file(tmp_path: Path) -> None:
+    """As a run does (``System.strategy_file``): System B's, not System A's."""
+    shipped = Path(__file__).resolve().parents[2] / "configs"
+    text = (shipped / "paper_crash_reversion.toml").read_text()
+    text = text.replace('strategy = "crash_reversion.toml"\n', "")
+    text = text.replace('"instruments.toml"', repr(str(shipped / "instruments.toml")))
+    (tmp_path / "node.toml").write_text(text)
+    spec = load_node_spec(tmp_path / "node.toml")
+    assert spec.strategy_file.name == "crash_reversion.toml"
+    assert spec.strategies == load_node_spec("paper_crash_reversion").strategies
