@@ -254,6 +254,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     skipped = system.skipped_symbols(strategies, maker_fee_bps)
     if skipped and len(skipped) == len(upper):
         raise ConfigError(f"run.symbols: every symbol is skipped ({skipped[0][1]})")
+    strategies = {k: v for k, v in strategies.items() if k not in dict(skipped)}
     symbols = tuple(s for s in upper if s not in dict(skipped))
     spec = RunSpec(
         name=name or _get(run, "name", str, "run", "run"),

@@ -102,7 +102,8 @@ class System:
         Refuse a run the catalog cannot feed, before the engine starts (an error naming what
         is missing); may return the run's data coverage, which the report then uses.
     skipped_symbols : Callable[[dict, float], list[tuple[str, str]]]
-        ``(strategies, maker_fee_bps)``: symbols the run leaves out, with the reason.
+        ``(strategies, maker_fee_bps)``: symbols the run leaves out, with the reason (the
+        run config drops them from ``run.symbols`` and ``RunSpec.strategies``).
     check_every_run_first : bool
         ``liqcascade backtest`` checks every scenario's data before the first run starts.
     trade_windows : bool

@@ -249,15 +249,13 @@ def _cascade_charts(result: RunResult, folder: Path) -> None:
 def skipped_symbols(
     strategies: dict[str, dict[str, Any]], maker_fee_bps: float
 ) -> list[tuple[str, str]]:
-    """Symbols whose ``max_maker_fee_bps`` the venue's maker fee exceeds (removed from
-    ``strategies``), with the reason."""
+    """Symbols whose ``max_maker_fee_bps`` the venue's maker fee exceeds, with the reason."""
     skipped = []
-    for symbol in list(strategies):
-        cap = strategies[symbol].get("max_maker_fee_bps")
+    for symbol, kwargs in strategies.items():
+        cap = kwargs.get("max_maker_fee_bps")
         if cap is not None and maker_fee_bps > cap:
             reason = f"needs maker fee <= {cap} bps (max_maker_fee_bps), venue has {maker_fee_bps}"
             skipped.append((symbol, reason))
-            del strategies[symbol]
     return skipped
 
 
