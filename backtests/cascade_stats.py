@@ -374,7 +374,7 @@ def detector_params_from_config(
 
     """
     from liqcascade.backtests.run_config import load_raw
-    from liqcascade.backtests.run_config import strategy_kwargs
+    from liqcascade.backtests.systems.cascade_mm import strategy_kwargs
     from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
 
     tree = load_raw(config, overrides)

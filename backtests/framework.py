@@ -43,15 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from liqcascade.backtests.execution_view import ViewStats
-from liqcascade.backtests.execution_view import build_execution_view
 from liqcascade.backtests.run_config import ConfigError
 from liqcascade.backtests.run_config import RunSpec
 from liqcascade.backtests.run_config import load_runs
-from liqcascade.backtests.runner import NS_PER_MS
-from liqcascade.backtests.runner import data_configs
-from liqcascade.backtests.runner import strategy_configs
-from liqcascade.backtests.runner import venue_config
-from liqcascade.strategies.trading_gate import parse_utc
+from liqcascade.backtests.systems import get_system
 
 
 @dataclass(frozen=True)
@@ -130,21 +125,9 @@ def framework_configs(
         spec = named[scenario]
     else:
         spec = runs[0]
-    if spec.system != "cascade_mm":
+    system = get_system(spec.system)
+    if system.framework_parts is None:  # System B: bars need no view, a BacktestDataConfig will do
         raise ConfigError(f"run.system: framework_configs builds System A runs, not {spec.system}")
-    view = build_execution_view(
-        spec.catalog,
-        list(spec.symbols),
-        spec.strategies if spec.trade_windows else None,
-        int(spec.venue.latency_ms * NS_PER_MS),
-        speculative=False,  # proven windows: nobody checks this run afterwards
-        start_ns=parse_utc(spec.start) if spec.start else None,  # detectors start there
-    )
     log_dir = Path(event_log_dir) if event_log_dir is not None else None
-    return FrameworkConfigs(
-        venues=[venue_config(spec)],
-        data=data_configs(spec, view.path),
-        strategies=strategy_configs(spec, log_dir),
-        spec=spec,
-        view=view,
-    )
+    venues, data, strategies, view = system.framework_parts(spec, log_dir)
+    return FrameworkConfigs(venues=venues, data=data, strategies=strategies, spec=spec, view=view)

@@ -18,8 +18,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
+from liqcascade.backtests.errors import ConfigError
+from liqcascade.backtests.systems import DEFAULT_SYSTEM
+from liqcascade.backtests.systems import find_system
+from liqcascade.backtests.systems import get_system
 from liqcascade.config_files import ConfigNotFoundError
 from liqcascade.config_files import ConfigSource
 from liqcascade.config_files import locate_config
@@ -28,13 +30,10 @@ from liqcascade.configs import shipped_config
 #: How a resting limit fills from prints: only through it (queue position unknown), on a touch,
 #: or on a touch with probability ``venue.fill_probability`` (the guide's "50 % of fills").
 FILLS = ("conservative", "optimistic", "haircut")
-#: run.system -> the strategy it runs. System A: one CascadeMarketMaker per symbol, fed trades
-#: and liquidations. System B: one CrashReversion over all symbols, fed bars.
-SYSTEMS = ("cascade_mm", "crash_reversion")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the key."""
+__all__ = [  # ConfigError lives in liqcascade.backtests.errors; imported from here too
+    "FILLS", "ConfigError", "RunSpec", "VenueSpec", "load_raw", "load_runs", "parse_value",
+    "resolve", "set_key",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,7 @@ class RunSpec:
     """One fully resolved run (the base run or a scenario)."""
 
     name: str
+    #: ``run.system``: a registered system (:mod:`liqcascade.backtests.systems`).
     system: str
     catalog: Path
     output: Path
@@ -74,8 +74,9 @@ class RunSpec:
     trade_windows: bool
     cascade_charts: int
     venue: VenueSpec
-    #: System A: symbol -> CascadeMarketMakerConfig kwargs. System B: {"*": CrashReversionConfig
-    #: kwargs} (one instance over every symbol).
+    #: The system's strategy parameters (its ``strategy_kwargs``). System A: symbol ->
+    #: CascadeMarketMakerConfig kwargs. System B: {"*": CrashReversionConfig kwargs} (one
+    #: instance over every symbol).
     strategies: dict[str, dict[str, Any]]
     #: Symbols of ``run.symbols`` left out, with the reason (e.g. BTC above its maker-fee cap).
     skipped: tuple[tuple[str, str], ...] = ()
@@ -110,8 +111,6 @@ def set_key(tree: dict[str, Any], dotted: str, value: Any) -> None:
 #: Keys of ``[run]`` naming another config file (resolved like ``refs``) or a data location.
 _CONFIG_REFS = ("strategy",)
 _DATA_PATHS = ("catalog", "output")
-#: The strategy file a run reads when ``run.strategy`` is not set, per system.
-_DEFAULT_STRATEGY = {"cascade_mm": "cascade_mm.toml", "crash_reversion": "crash_reversion.toml"}
 
 
 def _parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
@@ -165,7 +164,10 @@ def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     for key, value in pairs:
         if not key.startswith("strategy."):
             set_key(tree, key, value)
-    default_name = _DEFAULT_STRATEGY.get(run.get("system", "cascade_mm"), "cascade_mm.toml")
+    # The system's own strategy file when run.strategy is not set (an unknown system is named
+    # by resolve(); its tree is read with the default system's file meanwhile).
+    system = find_system(run.get("system", DEFAULT_SYSTEM)) or get_system(DEFAULT_SYSTEM)
+    default_name = system.strategy_file
     default = source.ref(default_name)
     if not default.exists():  # a file of the user's own without its strategy file beside it
         default = shipped_config(default_name)
@@ -215,43 +217,6 @@ def _prices(run: dict[str, Any], symbols: Sequence[str]) -> dict[str, str]:
     return prices
 
 
-def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
-    from nautilus_trader.common.config import msgspec_decoding_hook
-
-    from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
-
-    strategy = tree.get("strategy", {})
-    defaults = strategy.get("defaults", {})
-    per_symbol = strategy.get("symbols", {})
-    result = {}
-    for symbol in symbols:
-        if symbol not in per_symbol:
-            raise ConfigError(f"strategy.symbols.{symbol}: no parameters for this symbol")
-        kwargs = {**defaults, **per_symbol[symbol]}
-        params = {"instrument_id": f"{symbol}-LINEAR.BYBIT", **kwargs}
-        try:  # validate types and values now, so a bad one is named before data is read
-            msgspec.convert(params, type=CascadeMarketMakerConfig, dec_hook=msgspec_decoding_hook)
-        except (msgspec.ValidationError, TypeError, ValueError) as e:
-            raise ConfigError(f"strategy.symbols.{symbol}: {e}") from e
-        result[symbol] = kwargs
-    return result
-
-
-def crash_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
-    from liqcascade.strategies.crash_reversion import CrashReversionConfig
-
-    kwargs = dict(tree.get("strategy", {}).get("strategy", {}))
-    # A symbol is a Bybit linear perpetual (ETHUSDT); a full instrument id (BTCUSDT.BINANCE,
-    # ETHUSDT-LINEAR.BYBIT) is taken as it is, so any venue the catalog holds can be used.
-    ids = [s if "." in s else f"{s}-LINEAR.BYBIT" for s in symbols]
-    kwargs.setdefault("instrument_ids", ids)
-    try:
-        msgspec.convert(kwargs, type=CrashReversionConfig)
-    except (msgspec.ValidationError, TypeError, ValueError) as e:
-        raise ConfigError(f"strategy.strategy: {e}") from e
-    return {"*": kwargs}
-
-
 def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     """Validate a raw tree into a :class:`RunSpec`."""
     run, venue = tree.get("run", {}), tree.get("venue", {})
@@ -281,31 +246,19 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
     fills = _get(venue, "fills", str, "conservative", "venue")
     if fills not in FILLS:
         raise ConfigError(f"venue.fills: expected one of {FILLS}, got {fills!r}")
-    system = _get(run, "system", str, "cascade_mm", "run")
-    if system not in SYSTEMS:
-        raise ConfigError(f"run.system: expected one of {SYSTEMS}, got {system!r}")
+    system = get_system(_get(run, "system", str, DEFAULT_SYSTEM, "run"), "run.system")
     upper = [s.upper() for s in symbols]
-    strategies = (
-        strategy_kwargs(tree, upper) if system == "cascade_mm" else crash_kwargs(tree, upper)
-    )
+    strategies = system.strategy_kwargs(tree, upper)
     number = (int, float)
     maker_fee_bps = float(_get(venue, "maker_fee_bps", number, 2.0, "venue"))
-    skipped = []
-    if system == "cascade_mm":
-        for symbol in upper:
-            cap = strategies[symbol].get("max_maker_fee_bps")
-            if cap is not None and maker_fee_bps > cap:
-                reason = (
-                    f"needs maker fee <= {cap} bps (max_maker_fee_bps), venue has {maker_fee_bps}"
-                )
-                skipped.append((symbol, reason))
-                del strategies[symbol]
-        if len(skipped) == len(upper):
-            raise ConfigError(f"run.symbols: every symbol is skipped ({skipped[0][1]})")
+    skipped = system.skipped_symbols(strategies, maker_fee_bps)
+    if skipped and len(skipped) == len(upper):
+        raise ConfigError(f"run.symbols: every symbol is skipped ({skipped[0][1]})")
+    strategies = {k: v for k, v in strategies.items() if k not in dict(skipped)}
     symbols = tuple(s for s in upper if s not in dict(skipped))
     spec = RunSpec(
         name=name or _get(run, "name", str, "run", "run"),
-        system=system,
+        system=system.name,
         catalog=Path(_get(run, "catalog", str, "data/catalog", "run")),
         output=Path(_get(run, "output", str, "output", "run")),
         symbols=symbols,

@@ -314,9 +314,9 @@ def _gate(spec: RunSpec, per_symbol: dict[str, list[Any]]) -> list[ScreenTrade]:
 
 def screen_records(spec: RunSpec, trades: Sequence[ScreenTrade]) -> Any:
     """The screen's trades as run records (no cascades or signals: trade figures only)."""
+    from liqcascade.backtests.catalog_reads import data_span
     from liqcascade.backtests.records import RunRecords
     from liqcascade.backtests.records import TradeRecord
-    from liqcascade.backtests.runner import data_span
 
     start_ns, end_ns = data_span(spec.catalog, spec.symbols, spec.start, spec.end)
     return RunRecords(

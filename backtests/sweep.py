@@ -52,6 +52,7 @@ from liqcascade.backtests.sweep_space import SweepSpec
 from liqcascade.backtests.sweep_space import overrides_of
 from liqcascade.backtests.sweep_space import parse_sweep
 from liqcascade.backtests.sweep_space import setting_of
+from liqcascade.backtests.systems import get_system
 
 RESULTS = "results.jsonl"
 #: Tables of a run config that describe searches, not the run (left out of its fingerprint).
@@ -138,10 +139,12 @@ def _code() -> str:
 
     digest = hashlib.sha256()
     for package in (liqcascade.strategies, liqcascade.data_loaders, liqcascade.backtests):
-        for module in sorted(Path(package.__file__).parent.glob("*.py")):
-            if package is liqcascade.backtests and module.name in _NOT_RUN_CODE:
+        root = Path(package.__file__).parent
+        for module in sorted(root.rglob("*.py")):  # sub-packages too (backtests/systems/)
+            name = module.relative_to(root).as_posix()
+            if package is liqcascade.backtests and name in _NOT_RUN_CODE:
                 continue
-            digest.update(module.name.encode() + module.read_bytes())
+            digest.update(name.encode() + module.read_bytes())
     return digest.hexdigest()
 
 
@@ -316,7 +319,7 @@ class SettingPool:
             if job.key in self.store.rows:
                 continue
             spec = self.spec(job)
-            if spec.system != "cascade_mm" or not spec.trade_windows:
+            if not get_system(spec.system).trade_windows or not spec.trade_windows:
                 continue
             request = ViewRequest(
                 spec.strategies,
@@ -621,7 +624,7 @@ def screened_jobs(
 
     started = time.perf_counter()
     runs = [pool.spec(job) for job in jobs]
-    if any(run.system != "cascade_mm" for run in runs):
+    if not all(get_system(run.system).screen for run in runs):
         raise ConfigError("sweep.confirm: the screen replays System A (cascade_mm) only")
     scored = []
     for job, run, trades in zip(jobs, runs, screen_runs(runs), strict=True):

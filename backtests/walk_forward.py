@@ -207,7 +207,7 @@ def run_walk_forward(
     echo: Callable[[str], None] = print,
 ) -> WalkForwardOutcome:
     """Run the walk-forward of a run config; write its report; return the outcome."""
-    from liqcascade.backtests.runner import data_span
+    from liqcascade.backtests.catalog_reads import data_span
 
     config = str(config)
     spec = load_sweep(config, overrides)

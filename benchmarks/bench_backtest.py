@@ -26,7 +26,7 @@ from msgspec.structs import replace
 from liqcascade.backtests.execution_view import build_execution_view
 from liqcascade.backtests.execution_view import window_violations
 from liqcascade.backtests.run_config import load_runs
-from liqcascade.backtests.runner import build_run_config
+from liqcascade.backtests.systems.cascade_mm import build_run_config
 from liqcascade.data_loaders.sample_catalog import build_sample_catalog
 from liqcascade.strategies.event_log import read_events
 

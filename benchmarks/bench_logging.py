@@ -22,7 +22,7 @@ from msgspec.structs import replace
 from nautilus_trader.backtest.node import BacktestNode
 from liqcascade.backtests.execution_view import build_execution_view
 from liqcascade.backtests.run_config import load_runs
-from liqcascade.backtests.runner import build_run_config
+from liqcascade.backtests.systems.cascade_mm import build_run_config
 
 catalog, mode, windows = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 spec = load_runs(

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from liqcascade.backtests.run_config import ConfigError
 from liqcascade.backtests.run_config import load_runs
-from liqcascade.backtests.runner import crash_venue
 from liqcascade.backtests.runner import run_spec
+from liqcascade.backtests.systems.crash_reversion import crash_venue
 from liqcascade.cli import main
 
 SMALL = 'run.symbols=["ETHUSDT","SOLUSDT","DOGEUSDT"]'

@@ -114,7 +114,7 @@ def test_strategy_exceptions_fail_the_run(small_catalog: Path, tmp_path: Path) -
     from msgspec.structs import replace as replace_struct
     from nautilus_trader.backtest.node import BacktestNode
 
-    from liqcascade.backtests.runner import build_run_config
+    from liqcascade.backtests.systems.cascade_mm import build_run_config
 
     spec = _spec(small_catalog)
     view = build_execution_view(small_catalog, list(spec.symbols), spec.strategies)
