@@ -42,12 +42,11 @@ processes merging the same day file would race.
 
 Connection
 ----------
-A small dedicated asyncio ``websockets`` client with the live liquidation client's rules:
+:class:`~liqcascade.live.bybit_stream.BybitPublicStream`, the live data client's connection:
 ``{"op":"ping"}`` every 20 s, a connection silent for ``pong_timeout_s`` after a ping is
-replaced, reconnection with exponential backoff (0.5 s doubling to 30 s, reset once a connection
-opens), every topic resubscribed after a reconnection. (The live client is a ``LiveDataClient``
-bound to a node's message bus, cache and clock; a recorder needs none of them.) Malformed
-messages are logged (throttled), counted and skipped; nothing a peer sends stops the recorder.
+replaced, reconnection with exponential backoff (0.5 s doubling to 30 s, jittered, reset once a
+connection opens), every topic resubscribed after a reconnection. Malformed messages are logged
+(throttled), counted and skipped; nothing a peer sends stops the recorder.
 
 ``orderbook.1`` best bid/ask is not recorded: the catalog writer has no quote-tick table yet.
 """
@@ -56,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -69,16 +69,12 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
 from datetime import datetime
-from itertools import batched
 from pathlib import Path
 from typing import Any
 from typing import BinaryIO
 
 import msgspec
 import pandas as pd
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from liqcascade.data_loaders.bybit import TRADE_TOPIC_PREFIX
 from liqcascade.data_loaders.bybit import LiquidationRecord
@@ -100,6 +96,10 @@ from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
 from liqcascade.data_loaders.instruments import InstrumentSpec
 from liqcascade.data_loaders.instruments import load_specs
 from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.live.bybit_stream import BybitPublicStream
+from liqcascade.live.bybit_stream import ConnectionStats
+from liqcascade.live.bybit_stream import StdLog
+from liqcascade.live.bybit_stream import StreamSettings
 from liqcascade.live.config import BYBIT_LINEAR_PUBLIC_URL
 
 __all__ = [
@@ -119,10 +119,8 @@ log = logging.getLogger("liqcascade.recorder")
 
 LIQUIDATION_TOPIC = "allLiquidation."
 TRADE_TOPIC = TRADE_TOPIC_PREFIX
-PING_MESSAGE = '{"op":"ping"}'
 RAW_FILE_PREFIX = "bybit-linear-"
 _PARSE_ERRORS = (MessageError, KeyError, TypeError, ValueError)
-_decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
@@ -132,7 +130,7 @@ _encoder = msgspec.json.Encoder()
 @dataclass(frozen=True)
 class RecorderConfig:
     """
-    What to record and where; connection rules default to the live liquidation client's.
+    What to record and where, and the connection rules.
 
     Parameters
     ----------
@@ -150,16 +148,10 @@ class RecorderConfig:
         Seconds between status log lines.
     raw_flush_interval_s : float
         Seconds between writes of buffered raw lines.
-    ping_interval_s, pong_timeout_s : float
-        Application ping period, and how long a connection may stay silent after a ping.
-    reconnect_initial_s, reconnect_max_s : float
-        First reconnection delay (doubling per failed attempt) and its cap.
-    open_timeout_s : float
-        Timeout of one websocket opening handshake.
-    subscribe_batch : int
-        Topics per subscribe request.
-    max_message_bytes : int
-        Largest accepted websocket message.
+    ping_interval_s, pong_timeout_s, reconnect_initial_s, reconnect_max_s, open_timeout_s, \
+subscribe_batch, max_message_bytes
+        The connection rules, as in :class:`~liqcascade.live.bybit_stream.StreamSettings`
+        (Bybit's recommended 20 s ping by default).
     specs_path : Path
         Instrument specs (tick and lot sizes of the trade tables).
     skip_block_trades : bool
@@ -212,31 +204,18 @@ class RecorderConfig:
         return [f"{p}{s}" for s in self.symbols for p in (LIQUIDATION_TOPIC, TRADE_TOPIC)]
 
 
-@dataclass(frozen=True)
-class RecorderStats:
+@dataclass(frozen=True, kw_only=True)
+class RecorderStats(ConnectionStats):
     """
-    A snapshot of the recorder's counters.
+    A snapshot of the recorder's counters: the connection's
+    (:class:`~liqcascade.live.bybit_stream.ConnectionStats`) and these.
 
     Parameters
     ----------
-    connected : bool
-        Whether a websocket connection is open.
-    messages : int
-        Websocket messages received (all kinds).
     liquidations, trades : int
         Events accepted into the buffer (a replay counts again; the writer drops it).
     block_trades : int
         Block and RPI trades skipped.
-    malformed : int
-        Undecodable messages plus invalid events (each skipped).
-    unknown : int
-        Messages of topics not subscribed, or unrecognised control messages.
-    reconnects, connect_failures : int
-        Connections opened after the first one; failed connection attempts.
-    pings, pongs : int
-        Application pings sent and pongs received.
-    subscribe_errors : int
-        Subscriptions the server refused.
     rows_buffered : int
         Rows waiting for the next flush.
     rows_flushed : int
@@ -247,30 +226,20 @@ class RecorderStats:
         Successful catalog commits; commits that failed (rows kept for the next attempt).
     raw_lines : int
         Raw JSON lines written.
-    last_message_ns, last_liquidation_ns : int | None
-        Receipt time of the last message / last liquidation push.
+    last_liquidation_ns : int | None
+        Receipt time of the last liquidation push.
 
     """
 
-    connected: bool
-    messages: int
     liquidations: int
     trades: int
     block_trades: int
-    malformed: int
-    unknown: int
-    reconnects: int
-    connect_failures: int
-    pings: int
-    pongs: int
-    subscribe_errors: int
     rows_buffered: int
     rows_flushed: int
     rows_dropped: int
     flushes: int
     flush_failures: int
     raw_lines: int
-    last_message_ns: int | None
     last_liquidation_ns: int | None
 
 
@@ -454,11 +423,6 @@ def _raw_line(recv_ts_ns: int, text: str | None, message: dict[str, Any] | None)
 # -- the recorder ------------------------------------------------------------------------------
 
 
-def _should_log(count: int) -> bool:
-    # The first ten, then every power of ten: a flood of bad messages cannot flood the log.
-    return count <= 10 or str(count).rstrip("0") == "1"
-
-
 class BybitRecorder:
     """
     Record liquidations and trades of ``config.symbols`` into ``config.catalog``.
@@ -491,32 +455,27 @@ class BybitRecorder:
                 "(run `liqcascade instruments refresh`)"
             )
         self._specs = {s: specs[s] for s in config.symbols}
-        self._topics = set(config.topics)
         self._buffer = _Batch()
         self._raw = RawLineWriter(config.raw_dir) if config.raw_dir is not None else None
         self._instruments_written = False
         self._flush_lock: asyncio.Lock | None = None
         self._stop_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ws: ClientConnection | None = None
-        self._ping_task: asyncio.Task | None = None
-        self._opened_once = False
-        self._last_rx_mono = 0.0
-        self._message_no = 0
+        self._stream = BybitPublicStream(
+            # Fixed topics, sent as Bybit's plain {"op","args"}: a refusal is counted and logged.
+            StreamSettings.of(config, request_ids=False),
+            on_push=self._on_push,
+            clock_ns=self._receipt_ns,
+            log=StdLog(log),
+            on_other=self._on_other,
+            name="recorder",
+        )
         self._status_mark = (time.monotonic(), 0)  # (when, messages) of the last status line
         self._n: dict[str, int] = dict.fromkeys(
             (
-                "messages",
                 "liquidations",
                 "trades",
                 "block_trades",
-                "malformed",
-                "unknown",
-                "reconnects",
-                "connect_failures",
-                "pings",
-                "pongs",
-                "subscribe_errors",
                 "rows_flushed",
                 "rows_dropped",
                 "flushes",
@@ -524,7 +483,6 @@ class BybitRecorder:
             ),
             0,
         )
-        self._last_message_ns: int | None = None
         self._last_liquidation_ns: int | None = None
 
     # -- public --------------------------------------------------------------------------------
@@ -532,10 +490,9 @@ class BybitRecorder:
     def stats(self) -> RecorderStats:
         """Return a snapshot of the counters."""
         return RecorderStats(
-            connected=self._ws is not None,
+            **dataclasses.asdict(self._stream.stats()),
             rows_buffered=len(self._buffer),
             raw_lines=self._raw.lines_written if self._raw is not None else 0,
-            last_message_ns=self._last_message_ns,
             last_liquidation_ns=self._last_liquidation_ns,
             **self._n,
         )
@@ -586,13 +543,14 @@ class BybitRecorder:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self._status_mark = (time.monotonic(), self._n["messages"])
+        self._status_mark = (time.monotonic(), self._stream.messages)
         config = self.config
         log.info(
             f"recording {', '.join(config.symbols)} from {config.url} into {config.catalog}"
             + (f" (raw lines in {config.raw_dir})" if config.raw_dir else "")
         )
-        connection = self._loop.create_task(self._connection_loop(), name="recorder-websocket")
+        await self._stream.subscribe(config.topics)  # sent once a connection opens
+        self._stream.start()
         # These end by themselves once stopped: a flush in progress is never cancelled, so its
         # worker thread cannot race the final flush on the same catalog files.
         chores = [
@@ -608,12 +566,8 @@ class BybitRecorder:
                 await asyncio.wait_for(self._stop_event.wait(), stop_after_s)
         finally:
             self._stop_event.set()
-            ws = self._ws
-            if ws is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ws.close(), timeout=2.0)
-            connection.cancel()
-            await asyncio.gather(connection, *chores, return_exceptions=True)
+            await self._stream.close()
+            await asyncio.gather(*chores, return_exceptions=True)
             await self.flush()
             if self._buffer:
                 log.error(f"{len(self._buffer)} rows could not be written before stopping")
@@ -716,158 +670,30 @@ class BybitRecorder:
         except OSError as e:
             log.error(f"cannot write raw lines: {e}")
 
-    # -- connection ----------------------------------------------------------------------------
-
-    async def _connection_loop(self) -> None:
-        """Keep one connection open until stopped; reconnect with exponential backoff."""
-        config = self.config
-        assert self._stop_event is not None
-        retries = 0
-        first = True
-        while not self._stop_event.is_set():
-            if not first:
-                backoff = config.reconnect_initial_s * 2 ** min(retries, 60)
-                delay = min(backoff, config.reconnect_max_s)
-                retries += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_event.wait(), delay)
-                if self._stop_event.is_set():
-                    return
-            first = False
-            try:
-                ws = await connect(
-                    config.url,
-                    open_timeout=config.open_timeout_s,
-                    ping_interval=None,  # Bybit wants application pings
-                    close_timeout=2.0,
-                    max_size=config.max_message_bytes,
-                    compression=None,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                self._n["connect_failures"] += 1
-                if _should_log(self._n["connect_failures"]):
-                    log.warning(f"connect to {config.url} failed: {type(e).__name__}: {e}")
-                continue
-            retries = 0
-            try:
-                await self._session(ws)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug here must not end the recording: reconnect instead
-                log.exception("websocket session failed")
-            finally:
-                self._end_session(ws)
-            if not self._stop_event.is_set():
-                log.warning("websocket connection lost: reconnecting")
-
-    async def _session(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        self._last_rx_mono = time.monotonic()
-        if self._opened_once:
-            self._n["reconnects"] += 1
-            log.info(f"reconnected ({self._n['reconnects']})")
-        else:
-            log.info(f"connected to {self.config.url}")
-        self._opened_once = True
-        for chunk in batched(self.config.topics, self.config.subscribe_batch):
-            if not await self._send(ws, {"op": "subscribe", "args": list(chunk)}):
-                return
-        assert self._loop is not None
-        self._ping_task = self._loop.create_task(self._ping_loop(ws), name="recorder-ping")
-        try:
-            async for raw in ws:
-                self._on_message(raw)
-        except ConnectionClosed as e:
-            log.warning(f"websocket closed: {e}")
-
-    def _end_session(self, ws: ClientConnection) -> None:
-        if self._ws is ws:
-            self._ws = None
-        if self._ping_task is not None:
-            self._ping_task.cancel()
-            self._ping_task = None
-        ws.transport.abort()  # frees a half-open socket at once; no-op when already closed
-
-    async def _ping_loop(self, ws: ClientConnection) -> None:
-        config = self.config
-        check_after = min(config.pong_timeout_s, config.ping_interval_s)
-        await asyncio.sleep(config.ping_interval_s)
-        while True:
-            sent_at = time.monotonic()
-            if not await self._send(ws, PING_MESSAGE):
-                return
-            self._n["pings"] += 1
-            # Any message proves the connection alive: during a burst the pong queues behind.
-            await asyncio.sleep(check_after)
-            if self._last_rx_mono < sent_at:
-                log.warning(f"nothing received {check_after:.1f} s after a ping: reconnecting")
-                ws.transport.abort()
-                return
-            await asyncio.sleep(config.ping_interval_s - check_after)
-
-    async def _send(self, ws: ClientConnection, message: dict[str, Any] | str) -> bool:
-        text = message if isinstance(message, str) else _encoder.encode(message).decode()
-        try:
-            await ws.send(text)
-        except ConnectionClosed:
-            return False
-        return True
-
     # -- messages ------------------------------------------------------------------------------
 
-    def _on_message(self, raw: str | bytes) -> None:
+    def _receipt_ns(self) -> int:
         now = self._clock_ns()
-        recv_ns = now - now % 1000  # whole microseconds: see the module docstring
-        self._n["messages"] += 1
-        self._message_no += 1
-        self._last_message_ns = recv_ns
-        self._last_rx_mono = time.monotonic()
-        try:
-            self._dispatch(raw, recv_ns)
-        except Exception as e:  # whatever a peer sends, the recording goes on
-            self._n["malformed"] += 1
-            if _should_log(self._n["malformed"]):
-                log.exception(f"unexpected error on message {raw[:200]!r}: {e}")
+        return now - now % 1000  # whole microseconds: see the module docstring
 
-    def _dispatch(self, raw: str | bytes, recv_ns: int) -> None:
+    def _on_push(self, topic: str, message: dict[str, Any], raw: str | bytes, recv_ns: int) -> None:
         text = raw if isinstance(raw, str) else None
-        try:
-            message = _decoder.decode(raw)
-        except msgspec.DecodeError as e:
-            self._skip_malformed(f"undecodable message ({e}): {raw[:200]!r}")
-            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
-            return
-        if not isinstance(message, dict):
-            self._skip_malformed(f"message is not a JSON object: {raw[:200]!r}")
-            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
-            return
-        topic = message.get("topic")
-        if topic is None:
-            self._on_control(message)
-            self._write_raw_message(recv_ns, text, message)
-            return
-        if not isinstance(topic, str) or topic not in self._topics:
-            self._skip_unknown(f"topic {topic!r} not subscribed")
-            # Not under "msg": the loader must not import (or choke on) a topic we did not ask for.
-            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "unknown": message})
-            return
         if topic.startswith(LIQUIDATION_TOPIC):
             self._on_liquidations(topic, message, text, recv_ns)
         else:
             self._on_trades(topic, message, text, recv_ns)
 
-    def _on_control(self, message: dict[str, Any]) -> None:
-        op = message.get("op")
-        if op in ("ping", "pong"):  # Bybit answers {"op":"ping"} with op "ping", ret_msg "pong"
-            self._n["pongs"] += 1
-        elif op in ("subscribe", "unsubscribe"):
-            if message.get("success") is False:
-                self._n["subscribe_errors"] += 1
-                log.error(f"Bybit refused {op}: {message.get('ret_msg')!r}")
+    def _on_other(
+        self, kind: str, raw: str | bytes, message: dict[str, Any] | None, recv_ns: int
+    ) -> None:
+        """Keep a raw line of every other message; only control replies under ``msg``."""
+        if kind == "control" and message is not None:
+            self._write_raw_message(recv_ns, raw if isinstance(raw, str) else None, message)
+        elif kind == "unknown":
+            # Not under "msg": the loader must not import (or choke on) a topic we did not ask for.
+            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "unknown": message})
         else:
-            self._skip_unknown(f"message without topic: {message!r:.200}")
+            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
 
     def _on_liquidations(
         self, topic: str, message: dict[str, Any], text: str | None, recv_ns: int
@@ -892,7 +718,7 @@ class BybitRecorder:
                 errors.append(f"{e}: {event!r:.200}")
                 continue
             good.append(event)
-            self._buffer.liquidations.append((record, self._message_no))
+            self._buffer.liquidations.append((record, self._stream.messages))
         self._n["liquidations"] += len(good)
         if good:
             self._last_liquidation_ns = recv_ns
@@ -929,7 +755,7 @@ class BybitRecorder:
                 self._n["block_trades"] += 1
                 continue
             self._n["trades"] += 1
-            self._buffer.trades.append((record, self._message_no))
+            self._buffer.trades.append((record, self._stream.messages))
         self._write_accepted(recv_ns, text, message, good, events, errors)
 
     def _check(self, event_symbol: str, topic_symbol: str, ts_event: int) -> None:
@@ -972,14 +798,7 @@ class BybitRecorder:
             self._raw.add(recv_ns, _encoder.encode(line))
 
     def _skip_malformed(self, reason: str) -> None:
-        self._n["malformed"] += 1
-        if _should_log(self._n["malformed"]):
-            log.warning(f"skipped malformed ({self._n['malformed']} so far): {reason}")
-
-    def _skip_unknown(self, reason: str) -> None:
-        self._n["unknown"] += 1
-        if _should_log(self._n["unknown"]):
-            log.warning(f"skipped unknown ({self._n['unknown']} so far): {reason}")
+        self._stream.skip_malformed(reason)
 
 
 def _as_text(raw: str | bytes) -> str:
