@@ -1,19 +1,16 @@
 """One connection to Bybit's public v5 websocket stream, kept alive for whoever reads it.
 
 The one concern of this module is the connection: connect, heartbeat, reconnect with backoff,
-resubscribe, subscribe acknowledgements and refusals, message counters and health. It is shared
-by the live data client (:mod:`liqcascade.live.liquidation_client`, which turns pushes into
-framework data) and the recorder (:mod:`liqcascade.live.recorder`, which writes them to files);
-what a push *means* is theirs, through the ``on_push`` callback.
+resubscribe, message counters and health. It is shared by the live data client
+(:mod:`liqcascade.live.liquidation_client`, which turns pushes into framework data) and the
+recorder (:mod:`liqcascade.live.recorder`, which writes them to files); what a push *means* is
+theirs, through the ``on_push`` callback. Which topics are wanted, requested, acknowledged or
+refused is :class:`~liqcascade.live.bybit_subscriptions.Subscriptions`.
 
 Bybit's protocol (https://bybit-exchange.github.io/docs/v5/ws/connect)
 --------------------------------------------------------------------
 * Requests are JSON text: ``{"req_id": "1", "op": "subscribe", "args": ["allLiquidation.ETHUSDT"]}``
-  (``unsubscribe`` alike). ``req_id`` is optional and echoed in the reply
-  ``{"success": bool, "ret_msg": str, "conn_id": str, "req_id": str, "op": "subscribe"}``; it is
-  the only way to tell which topics a refusal (``success: false``) is about. Topics go out at
-  most ``subscribe_batch`` (10) per request: Bybit documents 10 args per request for spot and
-  a length limit for the other public streams.
+  (``unsubscribe`` alike; ``req_id`` optional, echoed in the reply).
 * Heartbeat: ``{"op":"ping"}``, which Bybit recommends every 20 s (a silent connection is cut);
   the public stream answers ``{"success": true, "ret_msg": "pong", ..., "op": "ping"}``.
   Websocket protocol pings are off: one clock, the one Bybit documents.
@@ -31,10 +28,9 @@ Liveness
 * After a drop: reconnect after ``reconnect_initial_s`` doubling per failed attempt up to
   ``reconnect_max_s`` (reset once a connection opens), each delay drawn uniformly from its upper
   half (jitter: clients dropped together by one outage do not come back in lockstep); then every
-  wanted topic is subscribed again, and the heartbeat topic in a request of its own (a refusal
-  of one request must not hold back the other).
-* A refused subscription (tied to its topics by ``req_id``) is not reported as subscribed: it
-  is retried alone with doubling backoff and listed in ``refused_topics``.
+  wanted topic is subscribed again.
+* A refused subscription (tied to its topics by ``req_id``) is not reported as subscribed: the
+  watchdog retries it alone with doubling backoff; it is listed in ``refused_topics``.
 * Undecodable messages, messages that are not JSON objects, unknown control replies and pushes
   of topics not subscribed are logged (throttled), counted and skipped; an exception in a
   reader's callback is counted as malformed and skipped. Nothing a peer sends stops the stream.
@@ -56,7 +52,6 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import batched
 from typing import Any
 from typing import Literal
 from typing import Protocol
@@ -65,6 +60,8 @@ import msgspec
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from liqcascade.live.bybit_subscriptions import Subscriptions
 
 PING_MESSAGE = '{"op":"ping"}'
 #: How often the watchdog looks at the connection (pings, dead/stalled, refusal retries).
@@ -275,13 +272,14 @@ class BybitPublicStream:
         self._clock_ns = clock_ns
         self._log = log
         self._name = name
-        self._wanted: dict[str, None] = {}  # topics kept across reconnections, in order
-        self._heartbeat: str | None = None  # the heartbeat topic, once a symbol is known
-        self._sent: set[str] = set()  # topics requested on the current connection
-        self._acked: set[str] = set()  # acknowledged on the current connection
-        self._requests: dict[str, list[str]] = {}  # req_id -> topics (to know what was refused)
-        self._req_ids = 0
-        self._refused: dict[str, tuple[float, float]] = {}  # topic -> (retry at, next delay)
+        self._subs = Subscriptions(
+            log,
+            settings.heartbeat_topic,
+            settings.subscribe_batch,
+            settings.request_ids,
+            settings.refusal_retry_initial_s,
+            settings.refusal_retry_max_s,
+        )
         self._ws: ClientConnection | None = None
         self._run_task: asyncio.Task | None = None
         self._watchdog_task: asyncio.Task | None = None
@@ -301,7 +299,6 @@ class BybitPublicStream:
                 "connect_failures",
                 "pings",
                 "pongs",
-                "subscribe_errors",
                 "stalls",
             ),
             0,
@@ -324,8 +321,9 @@ class BybitPublicStream:
         return ConnectionStats(
             connected=self.connected,
             last_message_ns=self._last_message_ns,
-            refused_topics=tuple(sorted(self._refused)),
-            subscribed=tuple(sorted(self._acked)),
+            subscribe_errors=self._subs.errors,
+            refused_topics=self._subs.refused,
+            subscribed=self._subs.acknowledged,
             **self._n,
         )
 
@@ -373,21 +371,15 @@ class BybitPublicStream:
     async def subscribe(self, topics: Iterable[str]) -> None:
         """Want ``topics`` (from now on and after every reconnection); request them if open."""
         topics = list(topics)
-        self._wanted.update(dict.fromkeys(topics))
-        await self._send_subscribe(topics)  # those not requested yet on this connection
-        template = self.settings.heartbeat_topic
-        if topics and template is not None and self._heartbeat is None:
-            self._heartbeat = template.format(symbol=topics[0].split(".", 1)[1])
-            await self._send_subscribe([self._heartbeat])
+        heartbeat = self._subs.want(topics)
+        await self._request(topics)  # those not requested yet on this connection
+        if heartbeat is not None:
+            await self._request([heartbeat])
 
     async def unsubscribe(self, topic: str) -> None:
         """Stop wanting ``topic``; send the unsubscribe request if it was requested."""
-        self._wanted.pop(topic, None)
-        self._refused.pop(topic, None)
-        self._acked.discard(topic)
         ws = self._ws
-        if ws is not None and topic in self._sent:
-            self._sent.discard(topic)
+        if self._subs.drop(topic) and ws is not None:
             await self._send(ws, {"op": "unsubscribe", "args": [topic]})
 
     def skip_malformed(self, reason: str) -> None:
@@ -457,9 +449,7 @@ class BybitPublicStream:
         # a concurrent ``subscribe`` either sees the old state (and its topic is sent below) or
         # the new one (and sends it itself) - never neither, never both.
         self._ws = ws
-        self._sent = set()
-        self._acked = set()
-        self._requests = {}
+        self._subs.new_connection()
         self._last_rx_mono = self._last_push_mono = time.monotonic()
         self._ping_sent_mono = 0.0
         if self._opened_once:
@@ -470,8 +460,8 @@ class BybitPublicStream:
         self._opened_once = True
         assert self._first_open is not None
         self._first_open.set()
-        await self._send_subscribe(list(self._wanted))
-        await self._send_subscribe([self._heartbeat] if self._heartbeat else [])
+        await self._request(self._subs.wanted)
+        await self._request([self._subs.heartbeat] if self._subs.heartbeat else [])
         loop = asyncio.get_running_loop()
         self._watchdog_task = loop.create_task(self._watchdog(ws), name=f"{self._name}-watchdog")
         try:
@@ -483,8 +473,7 @@ class BybitPublicStream:
     def _end_session(self, ws: ClientConnection) -> None:
         if self._ws is ws:
             self._ws = None
-            self._sent = set()
-            self._acked = set()
+            self._subs.new_connection()
         if self._watchdog_task is not None:
             self._watchdog_task.cancel()
             self._watchdog_task = None
@@ -511,35 +500,26 @@ class BybitPublicStream:
                 ws.transport.abort()  # ends the read loop with ConnectionClosed -> reconnect
                 return
             if (
-                self._heartbeat in self._acked
+                self._subs.heartbeat_acknowledged
                 and now - self._last_push_mono > settings.stall_timeout_s
             ):
                 self._n["stalls"] += 1
                 self._log.warning(
                     f"No push for {now - self._last_push_mono:.1f} s although the connection "
-                    f"answers ({self._heartbeat} is always busy): replacing it"
+                    f"answers ({self._subs.heartbeat} is always busy): replacing it"
                 )
                 ws.transport.abort()
                 return
-            wanted = (*self._wanted, self._heartbeat)
-            due = [t for t, (at, _) in self._refused.items() if at <= now and t in wanted]
-            for topic in due:  # one request each: a refusal names no topic reliably
-                self._log.info(f"Retrying refused subscription {topic}")
-                await self._send_subscribe([topic])
+            for topic in self._subs.due(now):  # one request each: a refusal names no topic
+                self._log.info(f"Retrying refused subscription {topic}")  # reliably
+                await self._request([topic])
 
-    async def _send_subscribe(self, topics: list[str]) -> None:
+    async def _request(self, topics: list[str]) -> None:
         ws = self._ws
         if ws is None:
-            return  # sent when the next connection opens
-        new = [t for t in topics if t not in self._sent]
-        self._sent.update(new)  # before awaiting: see ``_session``
-        for chunk in batched(new, self.settings.subscribe_batch):
-            request: dict[str, Any] = {"op": "subscribe", "args": list(chunk)}
-            if self.settings.request_ids:
-                self._req_ids += 1
-                req_id = str(self._req_ids)
-                self._requests[req_id] = list(chunk)
-                request = {"req_id": req_id, **request}
+            return  # requested when the next connection opens
+        # Built (and marked requested) before awaiting: see ``_session``.
+        for request in self._subs.requests(topics):
             await self._send(ws, request)
 
     async def _send(self, ws: ClientConnection, message: dict[str, Any] | str) -> bool:
@@ -581,9 +561,9 @@ class BybitPublicStream:
             self._other("control", raw, message, recv_ns)
             return
         self._last_push_mono = time.monotonic()
-        if topic == self._heartbeat:
+        if topic == self._subs.heartbeat:
             return  # it only proves that pushes flow
-        if not isinstance(topic, str) or topic not in self._wanted:
+        if not self._subs.is_wanted(topic):
             self.skip_unknown(f"topic {topic!r} not subscribed")
             self._other("unknown", raw, message, recv_ns)
             return
@@ -599,36 +579,7 @@ class BybitPublicStream:
         op = message.get("op")
         if op in ("ping", "pong"):  # Bybit answers {"op":"ping"} with op "ping", ret_msg "pong"
             self._n["pongs"] += 1
-        elif op == "subscribe":
-            self._on_subscribe_reply(message)
-        elif op == "unsubscribe":
-            if message.get("success") is False:
-                self._n["subscribe_errors"] += 1
-                self._log.error(f"Bybit refused {op}: {message.get('ret_msg')!r}")
+        elif op in ("subscribe", "unsubscribe"):
+            self._subs.on_reply(message, time.monotonic())
         else:
             self.skip_unknown(f"message without topic: {message!r:.200}")
-
-    def _on_subscribe_reply(self, message: dict[str, Any]) -> None:
-        """Acknowledged topics are subscribed; refused ones are retried with backoff."""
-        topics = self._requests.pop(str(message.get("req_id", "")), [])
-        text = str(message.get("ret_msg") or "")
-        if message.get("success") is False:
-            self._n["subscribe_errors"] += 1
-        if message.get("success") is not False or "already subscribed" in text:
-            self._acked.update(topics)
-            for topic in topics:
-                self._refused.pop(topic, None)
-            return
-        if not topics:
-            # Untied to a request of ours: reported (as "?") but there is nothing to retry.
-            self._refused["?"] = (float("inf"), 0.0)
-            self._log.error(f"Bybit refused a subscription: {text!r}")
-            return
-        now = time.monotonic()
-        settings = self.settings
-        for topic in topics:
-            self._sent.discard(topic)
-            self._acked.discard(topic)
-            _, delay = self._refused.get(topic, (0.0, settings.refusal_retry_initial_s))
-            self._refused[topic] = (now + delay, min(delay * 2, settings.refusal_retry_max_s))
-            self._log.error(f"Bybit refused {topic}: {text!r}; retrying in {delay:.1f} s")
