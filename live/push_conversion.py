@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from collections.abc import Hashable
 from typing import Any
+from typing import TypeVar
 
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import AggressorSide
@@ -43,6 +44,8 @@ from liqcascade.data_loaders.liquidation import LiquidationData
 
 TOPIC_PREFIX = "allLiquidation."
 _PARSE_ERRORS = (MessageError, KeyError, TypeError, ValueError)
+
+Record = TypeVar("Record", LiquidationRecord, TradePrint)
 
 # (symbol, ts_event, side, price, quantity, occurrence within its message)
 DedupeKey = tuple[str, int, str, float, float, int]
@@ -147,7 +150,12 @@ class PushConverter:
         try:
             records = parse_liquidation_message(message, recv_ns, self._feed_delay_ns)
         except _PARSE_ERRORS:
-            records = self._salvage(message, recv_ns)
+            delay = self._feed_delay_ns
+
+            def parse_event(event: Any) -> list[LiquidationRecord]:
+                return parse_liquidation_message({**message, "data": [event]}, recv_ns, delay)
+
+            records = self._salvage(message, "liquidation", parse_event)
         symbol = topic[len(TOPIC_PREFIX) :]
         seen: dict[tuple[str, int, str, float, float], int] = {}
         data: list[LiquidationData] = []
@@ -192,7 +200,12 @@ class PushConverter:
         try:
             records = parse_trade_message(message, recv_ns)
         except _PARSE_ERRORS:
-            records = self._salvage_trades(message, recv_ns)
+            records = self._salvage(
+                message,
+                "trade",
+                # Block and RPI trades left out, as by parse_trade_message.
+                lambda event: [parse_trade_event(event, recv_ns)] if is_book_trade(event) else [],
+            )
         if instrument is None:
             self._skip_malformed(f"trades for {instrument_id}, which is not in the cache")
             return []
@@ -222,36 +235,19 @@ class PushConverter:
             ticks.append(tick)
         return ticks
 
-    def _salvage(self, message: dict[str, Any], recv_ns: int) -> list[LiquidationRecord]:
+    def _salvage(
+        self, message: dict[str, Any], what: str, parse_event: Callable[[Any], list[Record]]
+    ) -> list[Record]:
         """Parse the events of a push one by one, keeping the good ones (one bad event spoils
         only itself)."""
         events = message.get("data")
         if not isinstance(events, list):
-            self._skip_malformed(f"bad liquidation message: {message!r:.200}")
+            self._skip_malformed(f"bad {what} message: {message!r:.200}")
             return []
-        records: list[LiquidationRecord] = []
+        records: list[Record] = []
         for event in events:
             try:
-                records.extend(
-                    parse_liquidation_message(
-                        {**message, "data": [event]}, recv_ns, self._feed_delay_ns
-                    )
-                )
+                records.extend(parse_event(event))
             except _PARSE_ERRORS as e:
-                self._skip_malformed(f"bad liquidation event ({e}): {event!r:.200}")
-        return records
-
-    def _salvage_trades(self, message: dict[str, Any], recv_ns: int) -> list[TradePrint]:
-        events = message.get("data")
-        if not isinstance(events, list):
-            self._skip_malformed(f"bad trade message: {message!r:.200}")
-            return []
-        records: list[TradePrint] = []
-        for event in events:
-            if not is_book_trade(event):  # block and RPI trades: as parse_trade_message
-                continue
-            try:
-                records.append(parse_trade_event(event, recv_ns))
-            except _PARSE_ERRORS as e:
-                self._skip_malformed(f"bad trade event ({e}): {event!r:.200}")
+                self._skip_malformed(f"bad {what} event ({e}): {event!r:.200}")
         return records
