@@ -39,7 +39,9 @@ Transport: the plain ``websockets`` asyncio library on the caller's event loop, 
 on that loop's thread (the node's data engine is not thread-safe) with no extra hop, and the
 whole policy is plain Python the tests drive against a local server. (The framework's Rust
 ``WebSocketClient`` has reconnection and heartbeats too, but splits them between Rust config and
-Python hooks, and knows neither Bybit's refusals nor stalls.)
+Python hooks, and knows neither Bybit's refusals nor stalls; ``websockets``' own reconnecting
+``async for ws in connect(...)`` retries only errors it deems transient and knows nothing of
+application pings, resubscription or stalls.)
 """
 
 from __future__ import annotations
