@@ -42,65 +42,55 @@ processes merging the same day file would race.
 
 Connection
 ----------
-A small dedicated asyncio ``websockets`` client with the live liquidation client's rules:
+:class:`~liqcascade.live.bybit_stream.BybitPublicStream`, the live data client's connection:
 ``{"op":"ping"}`` every 20 s, a connection silent for ``pong_timeout_s`` after a ping is
-replaced, reconnection with exponential backoff (0.5 s doubling to 30 s, reset once a connection
-opens), every topic resubscribed after a reconnection. (The live client is a ``LiveDataClient``
-bound to a node's message bus, cache and clock; a recorder needs none of them.) Malformed
-messages are logged (throttled), counted and skipped; nothing a peer sends stops the recorder.
+replaced, reconnection with exponential backoff (0.5 s doubling to 30 s, jittered, reset once a
+connection opens), every topic resubscribed after a reconnection. Malformed messages are logged
+(throttled), counted and skipped; nothing a peer sends stops the recorder.
 
 ``orderbook.1`` best bid/ask is not recorded: the catalog writer has no quote-tick table yet.
+
+This module is the recorder's lifecycle (run, periodic flushes and status lines, stop) and its
+entry points; the parts live apart: settings and counters in
+:mod:`~liqcascade.live.recorder_config`, event checks in :mod:`~liqcascade.live.recording_checks`,
+catalog writes in :mod:`~liqcascade.live.recording_catalog`, raw lines in
+:mod:`~liqcascade.live.raw_lines`, the connection in :mod:`~liqcascade.live.bybit_stream`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import math
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field
-from datetime import UTC
-from datetime import datetime
-from itertools import batched
 from pathlib import Path
 from typing import Any
-from typing import BinaryIO
 
-import msgspec
-import pandas as pd
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
-
-from liqcascade.data_loaders.bybit import TRADE_TOPIC_PREFIX
 from liqcascade.data_loaders.bybit import LiquidationRecord
-from liqcascade.data_loaders.bybit import MessageError
 from liqcascade.data_loaders.bybit import TradePrint
 from liqcascade.data_loaders.bybit import is_book_trade
-from liqcascade.data_loaders.bybit import parse_liquidation_message
-from liqcascade.data_loaders.bybit import parse_trade_event
 from liqcascade.data_loaders.bybit import parse_trade_message
-from liqcascade.data_loaders.catalog_writer import CatalogWriter
-from liqcascade.data_loaders.catalog_writer import WriteSummary
-from liqcascade.data_loaders.frames import LIQUIDATION_COLUMNS
-from liqcascade.data_loaders.frames import MAX_FUTURE_NS
-from liqcascade.data_loaders.frames import MIN_TS_NS
-from liqcascade.data_loaders.frames import TRADE_COLUMNS
-from liqcascade.data_loaders.frames import validate_liquidations
-from liqcascade.data_loaders.frames import validate_trades
-from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
-from liqcascade.data_loaders.instruments import InstrumentSpec
 from liqcascade.data_loaders.instruments import load_specs
-from liqcascade.data_loaders.instruments import to_instrument
+from liqcascade.live.bybit_stream import BybitPublicStream
+from liqcascade.live.bybit_stream import StdLog
+from liqcascade.live.bybit_stream import StreamSettings
 from liqcascade.live.config import BYBIT_LINEAR_PUBLIC_URL
+from liqcascade.live.raw_lines import RawLineWriter
+from liqcascade.live.raw_lines import encode_line
+from liqcascade.live.raw_lines import message_line
+from liqcascade.live.recorder_config import RecorderConfig
+from liqcascade.live.recorder_config import RecorderStats
+from liqcascade.live.recording_catalog import LIQUIDATION_TOPIC
+from liqcascade.live.recording_catalog import CatalogFlusher
+from liqcascade.live.recording_catalog import write_records
+from liqcascade.live.recording_checks import CHECK_ERRORS
+from liqcascade.live.recording_checks import check_liquidation
+from liqcascade.live.recording_checks import check_trade
 
 __all__ = [
     "BybitRecorder",
@@ -116,347 +106,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("liqcascade.recorder")
-
-LIQUIDATION_TOPIC = "allLiquidation."
-TRADE_TOPIC = TRADE_TOPIC_PREFIX
-PING_MESSAGE = '{"op":"ping"}'
-RAW_FILE_PREFIX = "bybit-linear-"
-_PARSE_ERRORS = (MessageError, KeyError, TypeError, ValueError)
-_decoder = msgspec.json.Decoder()
-_encoder = msgspec.json.Encoder()
-
-
-# -- configuration and counters ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecorderConfig:
-    """
-    What to record and where; connection rules default to the live liquidation client's.
-
-    Parameters
-    ----------
-    symbols : tuple[str, ...]
-        Bybit linear symbols, e.g. ``("ETHUSDT", "SOLUSDT")``; each needs an instrument spec.
-    catalog : Path
-        Catalog root (created if missing).
-    flush_interval_s : float
-        Seconds between catalog writes; a crash loses at most the rows of one interval.
-    raw_dir : Path, optional
-        Folder of the per-day raw JSON-lines files, ``None`` for none.
-    url : str
-        Websocket URL of Bybit's public linear stream (tests use a local server).
-    status_interval_s : float
-        Seconds between status log lines.
-    raw_flush_interval_s : float
-        Seconds between writes of buffered raw lines.
-    ping_interval_s, pong_timeout_s : float
-        Application ping period, and how long a connection may stay silent after a ping.
-    reconnect_initial_s, reconnect_max_s : float
-        First reconnection delay (doubling per failed attempt) and its cap.
-    open_timeout_s : float
-        Timeout of one websocket opening handshake.
-    subscribe_batch : int
-        Topics per subscribe request.
-    max_message_bytes : int
-        Largest accepted websocket message.
-    specs_path : Path
-        Instrument specs (tick and lot sizes of the trade tables).
-    skip_block_trades : bool
-        Leave out block and RPI trades (``"BT": true`` / ``"RPI": true``, see
-        :func:`liqcascade.data_loaders.bybit.is_book_trade`).
-
-    """
-
-    symbols: tuple[str, ...]
-    catalog: Path
-    flush_interval_s: float = 60.0
-    raw_dir: Path | None = None
-    url: str = BYBIT_LINEAR_PUBLIC_URL
-    status_interval_s: float = 60.0
-    raw_flush_interval_s: float = 1.0
-    ping_interval_s: float = 20.0
-    pong_timeout_s: float = 10.0
-    reconnect_initial_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    open_timeout_s: float = 10.0
-    subscribe_batch: int = 10
-    max_message_bytes: int = 2**22
-    specs_path: Path = DEFAULT_SPECS_PATH
-    skip_block_trades: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.symbols:
-            raise ValueError("symbols must not be empty")
-        if not self.url.startswith(("ws://", "wss://")):
-            raise ValueError(f"url must be a ws:// or wss:// URL, got {self.url!r}")
-        positive = (
-            "flush_interval_s",
-            "status_interval_s",
-            "raw_flush_interval_s",
-            "ping_interval_s",
-            "pong_timeout_s",
-            "reconnect_initial_s",
-            "reconnect_max_s",
-            "open_timeout_s",
-            "subscribe_batch",
-            "max_message_bytes",
-        )
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-
-    @property
-    def topics(self) -> list[str]:
-        """Every topic subscribed: liquidations and trades of each symbol."""
-        return [f"{p}{s}" for s in self.symbols for p in (LIQUIDATION_TOPIC, TRADE_TOPIC)]
-
-
-@dataclass(frozen=True)
-class RecorderStats:
-    """
-    A snapshot of the recorder's counters.
-
-    Parameters
-    ----------
-    connected : bool
-        Whether a websocket connection is open.
-    messages : int
-        Websocket messages received (all kinds).
-    liquidations, trades : int
-        Events accepted into the buffer (a replay counts again; the writer drops it).
-    block_trades : int
-        Block and RPI trades skipped.
-    malformed : int
-        Undecodable messages plus invalid events (each skipped).
-    unknown : int
-        Messages of topics not subscribed, or unrecognised control messages.
-    reconnects, connect_failures : int
-        Connections opened after the first one; failed connection attempts.
-    pings, pongs : int
-        Application pings sent and pongs received.
-    subscribe_errors : int
-        Subscriptions the server refused.
-    rows_buffered : int
-        Rows waiting for the next flush.
-    rows_flushed : int
-        Rows handed to successful catalog commits (before the writer's de-duplication).
-    rows_dropped : int
-        Rows a commit refused as invalid (logged).
-    flushes, flush_failures : int
-        Successful catalog commits; commits that failed (rows kept for the next attempt).
-    raw_lines : int
-        Raw JSON lines written.
-    last_message_ns, last_liquidation_ns : int | None
-        Receipt time of the last message / last liquidation push.
-
-    """
-
-    connected: bool
-    messages: int
-    liquidations: int
-    trades: int
-    block_trades: int
-    malformed: int
-    unknown: int
-    reconnects: int
-    connect_failures: int
-    pings: int
-    pongs: int
-    subscribe_errors: int
-    rows_buffered: int
-    rows_flushed: int
-    rows_dropped: int
-    flushes: int
-    flush_failures: int
-    raw_lines: int
-    last_message_ns: int | None
-    last_liquidation_ns: int | None
-
-
-@dataclass
-class _Batch:
-    liquidations: list[tuple[LiquidationRecord, int]] = field(default_factory=list)
-    trades: list[tuple[TradePrint, int]] = field(default_factory=list)  # (record, message no)
-
-    def __len__(self) -> int:
-        return len(self.liquidations) + len(self.trades)
-
-
-# -- catalog writes --------------------------------------------------------------------------
-
-
-def _on_grid(value: float, precision: int) -> bool:
-    # The tolerance of liqcascade.data_loaders.arrow_tables.to_units: a row it would refuse is
-    # refused here, alone, instead of failing a whole flush.
-    scaled = value * 10.0**precision
-    return abs(scaled - round(scaled)) <= max(1e-6, abs(scaled) * 1e-12)
-
-
-def write_records(
-    catalog: Path,
-    specs: dict[str, InstrumentSpec],
-    liquidations: Sequence[tuple[LiquidationRecord, int]],
-    trades: Sequence[tuple[TradePrint, int]],
-    add_instruments: Iterable[str] = (),
-) -> WriteSummary:
-    """
-    Write parsed records into the catalog through :class:`CatalogWriter` (all-or-nothing).
-
-    Parameters
-    ----------
-    catalog : Path
-        Catalog root.
-    specs : dict[str, InstrumentSpec]
-        Instrument specs by symbol (every record's symbol must have one).
-    liquidations, trades : Sequence[tuple[record, int]]
-        Records with the number of the message they came from (named in validation errors).
-    add_instruments : Iterable[str]
-        Symbols whose instrument definitions to write too.
-
-    Raises
-    ------
-    MalformedInputError
-        A record the frame validation refuses; nothing is written.
-
-    """
-    with CatalogWriter(catalog) as writer:
-        for symbol in add_instruments:
-            writer.add_instrument(to_instrument(specs[symbol]))
-        if liquidations:
-            rows = [(*record, line) for record, line in liquidations]
-            frame = pd.DataFrame(rows, columns=list(LIQUIDATION_COLUMNS))
-            frame = frame.sort_values("ts_init", kind="stable", ignore_index=True)
-            for symbol, part in frame.groupby("symbol", sort=True):
-                source = Path(f"<{LIQUIDATION_TOPIC}{symbol} stream>")
-                validate_liquidations(source, part, str(symbol))
-                writer.add_liquidations(part, specs[str(symbol)])
-        if trades:
-            rows = [(*record, line) for record, line in trades]
-            frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
-            frame = frame.sort_values("ts_init", kind="stable", ignore_index=True)
-            for symbol, part in frame.groupby("symbol", sort=True):
-                source = Path(f"<{TRADE_TOPIC}{symbol} stream>")
-                validate_trades(source, part, str(symbol))
-                writer.add_trades(part, specs[str(symbol)], source)
-    return writer.summary
-
-
-# -- raw JSON lines --------------------------------------------------------------------------
-
-
-def _cut_torn_tail(path: Path) -> int:
-    """Truncate ``path`` after its last newline (a line torn by a crash); return bytes cut."""
-    with path.open("rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        end = size
-        while end > 0:
-            start = max(0, end - 65536)
-            f.seek(start)
-            chunk = f.read(end - start)
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                keep = start + newline + 1
-                break
-            end = start
-        else:
-            keep = 0
-        if keep < size:
-            f.truncate(keep)
-        return size - keep
-
-
-class RawLineWriter:
-    """
-    Append raw JSON lines to one file per UTC day of receipt, in whole-line chunks.
-
-    Parameters
-    ----------
-    raw_dir : Path
-        Folder of the files (created if missing).
-
-    """
-
-    def __init__(self, raw_dir: Path) -> None:
-        self.raw_dir = Path(raw_dir)
-        self.lines_written = 0
-        self._pending: list[tuple[str, bytes]] = []  # (day, line)
-        self._day: str | None = None
-        self._file: BinaryIO | None = None
-
-    @staticmethod
-    def path_for(raw_dir: Path, day: str) -> Path:
-        """The file of one UTC day (``YYYY-MM-DD``)."""
-        return Path(raw_dir) / f"{RAW_FILE_PREFIX}{day}.jsonl"
-
-    def add(self, recv_ts_ns: int, line: bytes) -> None:
-        """Queue one encoded line (without its newline) received at ``recv_ts_ns``."""
-        day = datetime.fromtimestamp(recv_ts_ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%d")
-        self._pending.append((day, line))
-
-    def flush(self) -> None:
-        """Write the queued lines, one ``write`` per day file (no half line reaches a file)."""
-        pending, self._pending = self._pending, []
-        start = 0
-        while start < len(pending):
-            day = pending[start][0]
-            end = start
-            while end < len(pending) and pending[end][0] == day:
-                end += 1
-            chunk = memoryview(b"".join(line + b"\n" for _, line in pending[start:end]))
-            file = self._open(day)
-            try:
-                while chunk:  # an unbuffered write may be short (e.g. a full disk)
-                    written = file.write(chunk)
-                    if not written:
-                        raise OSError(f"cannot write to {file.name}")
-                    chunk = chunk[written:]
-            except OSError:
-                # Reopening cuts the half line this write may have left, before anything else
-                # is appended behind it.
-                file.close()
-                self._file = None
-                raise
-            self.lines_written += end - start
-            start = end
-
-    def close(self) -> None:
-        """Flush and close the current file."""
-        self.flush()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def _open(self, day: str) -> BinaryIO:
-        if self._day == day and self._file is not None:
-            return self._file
-        if self._file is not None:
-            self._file.close()
-        path = self.path_for(self.raw_dir, day)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            cut = _cut_torn_tail(path)
-            if cut:
-                log.warning(f"{path}: cut a torn last line ({cut} bytes) left by a crash")
-        # Unbuffered: each flush is one write() of whole lines, never a partial buffer spill.
-        self._file = path.open("ab", buffering=0)
-        self._day = day
-        return self._file
-
-
-def _raw_line(recv_ts_ns: int, text: str | None, message: dict[str, Any] | None) -> bytes:
-    """A ``{"recv_ts_ns", "msg"}`` line, reusing the received text when it is one line."""
-    if text is not None and "\n" not in text and "\r" not in text:
-        return f'{{"recv_ts_ns":{recv_ts_ns},"msg":{text}}}'.encode()
-    return _encoder.encode({"recv_ts_ns": recv_ts_ns, "msg": message})
-
-
-# -- the recorder ------------------------------------------------------------------------------
-
-
-def _should_log(count: int) -> bool:
-    # The first ten, then every power of ten: a flood of bad messages cannot flood the log.
-    return count <= 10 or str(count).rstrip("0") == "1"
 
 
 class BybitRecorder:
@@ -491,53 +140,38 @@ class BybitRecorder:
                 "(run `liqcascade instruments refresh`)"
             )
         self._specs = {s: specs[s] for s in config.symbols}
-        self._topics = set(config.topics)
-        self._buffer = _Batch()
+        self._catalog = CatalogFlusher(config.catalog, self._specs)
         self._raw = RawLineWriter(config.raw_dir) if config.raw_dir is not None else None
-        self._instruments_written = False
-        self._flush_lock: asyncio.Lock | None = None
         self._stop_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ws: ClientConnection | None = None
-        self._ping_task: asyncio.Task | None = None
-        self._opened_once = False
-        self._last_rx_mono = 0.0
-        self._message_no = 0
-        self._status_mark = (time.monotonic(), 0)  # (when, messages) of the last status line
-        self._n: dict[str, int] = dict.fromkeys(
-            (
-                "messages",
-                "liquidations",
-                "trades",
-                "block_trades",
-                "malformed",
-                "unknown",
-                "reconnects",
-                "connect_failures",
-                "pings",
-                "pongs",
-                "subscribe_errors",
-                "rows_flushed",
-                "rows_dropped",
-                "flushes",
-                "flush_failures",
-            ),
-            0,
+        self._stream = BybitPublicStream(
+            # Fixed topics, sent as Bybit's plain {"op","args"}: a refusal is counted and logged.
+            StreamSettings.of(config, request_ids=False),
+            on_push=self._on_push,
+            clock_ns=self._receipt_ns,
+            log=StdLog(log),
+            on_other=self._on_other,
+            name="recorder",
         )
-        self._last_message_ns: int | None = None
+        self._status_mark = (time.monotonic(), 0)  # (when, messages) of the last status line
+        self._n = dict.fromkeys(("liquidations", "trades", "block_trades"), 0)
         self._last_liquidation_ns: int | None = None
 
     # -- public --------------------------------------------------------------------------------
 
     def stats(self) -> RecorderStats:
         """Return a snapshot of the counters."""
+        catalog = self._catalog
         return RecorderStats(
-            connected=self._ws is not None,
-            rows_buffered=len(self._buffer),
-            raw_lines=self._raw.lines_written if self._raw is not None else 0,
-            last_message_ns=self._last_message_ns,
-            last_liquidation_ns=self._last_liquidation_ns,
+            **dataclasses.asdict(self._stream.stats()),
             **self._n,
+            rows_buffered=len(catalog),
+            rows_flushed=catalog.rows_flushed,
+            rows_dropped=catalog.rows_dropped,
+            flushes=catalog.flushes,
+            flush_failures=catalog.flush_failures,
+            raw_lines=self._raw.lines_written if self._raw is not None else 0,
+            last_liquidation_ns=self._last_liquidation_ns,
         )
 
     def status_line(self) -> str:
@@ -585,14 +219,14 @@ class BybitRecorder:
         """
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
-        self._status_mark = (time.monotonic(), self._n["messages"])
+        self._status_mark = (time.monotonic(), self._stream.messages)
         config = self.config
         log.info(
             f"recording {', '.join(config.symbols)} from {config.url} into {config.catalog}"
             + (f" (raw lines in {config.raw_dir})" if config.raw_dir else "")
         )
-        connection = self._loop.create_task(self._connection_loop(), name="recorder-websocket")
+        await self._stream.subscribe(config.topics)  # sent once a connection opens
+        self._stream.start()
         # These end by themselves once stopped: a flush in progress is never cancelled, so its
         # worker thread cannot race the final flush on the same catalog files.
         chores = [
@@ -608,15 +242,11 @@ class BybitRecorder:
                 await asyncio.wait_for(self._stop_event.wait(), stop_after_s)
         finally:
             self._stop_event.set()
-            ws = self._ws
-            if ws is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ws.close(), timeout=2.0)
-            connection.cancel()
-            await asyncio.gather(connection, *chores, return_exceptions=True)
+            await self._stream.close()
+            await asyncio.gather(*chores, return_exceptions=True)
             await self.flush()
-            if self._buffer:
-                log.error(f"{len(self._buffer)} rows could not be written before stopping")
+            if self._catalog:
+                log.error(f"{len(self._catalog)} rows could not be written before stopping")
             if self._raw is not None:
                 try:
                     self._raw.close()
@@ -627,68 +257,7 @@ class BybitRecorder:
 
     async def flush(self) -> None:
         """Write the buffered rows to the catalog now (in a worker thread)."""
-        assert self._flush_lock is not None
-        async with self._flush_lock:
-            batch, self._buffer = self._buffer, _Batch()
-            if not batch:
-                return
-            instruments = () if self._instruments_written else tuple(self._specs)
-            try:
-                await asyncio.to_thread(
-                    write_records,
-                    self.config.catalog,
-                    self._specs,
-                    batch.liquidations,
-                    batch.trades,
-                    instruments,
-                )
-            except OSError as e:
-                # The disk, not the data: keep every row (older first) for the next attempt.
-                self._n["flush_failures"] += 1
-                log.error(f"catalog write failed, {len(batch)} rows kept for the next flush: {e}")
-                self._buffer = _Batch(
-                    batch.liquidations + self._buffer.liquidations,
-                    batch.trades + self._buffer.trades,
-                )
-                return
-            except Exception as e:
-                self._n["flush_failures"] += 1
-                log.error(f"catalog write refused the batch ({e}); retrying symbol by symbol")
-                await self._flush_in_parts(batch, instruments)
-                return
-            self._instruments_written = True
-            self._n["flushes"] += 1
-            self._n["rows_flushed"] += len(batch)
-            log.debug(f"flushed {len(batch)} rows")
-
-    async def _flush_in_parts(self, batch: _Batch, instruments: tuple[str, ...]) -> None:
-        """One commit per (kind, symbol): a part the writer refuses is dropped, not the rest."""
-        parts: list[tuple[list, list]] = []
-        for symbol in self._specs:
-            liq = [r for r in batch.liquidations if r[0].symbol == symbol]
-            trades = [r for r in batch.trades if r[0].symbol == symbol]
-            parts += [(liq, []), ([], trades)]
-        for liquidations, trades in parts:
-            rows = len(liquidations) + len(trades)
-            if not rows:
-                continue
-            try:
-                await asyncio.to_thread(
-                    write_records,
-                    self.config.catalog,
-                    self._specs,
-                    liquidations,
-                    trades,
-                    instruments,
-                )
-            except Exception as e:
-                self._n["rows_dropped"] += rows
-                log.error(f"dropped {rows} rows the catalog writer refused: {e}")
-                continue
-            instruments = ()
-            self._instruments_written = True
-            self._n["flushes"] += 1
-            self._n["rows_flushed"] += rows
+        await self._catalog.flush()
 
     # -- periodic tasks ------------------------------------------------------------------------
 
@@ -716,270 +285,87 @@ class BybitRecorder:
         except OSError as e:
             log.error(f"cannot write raw lines: {e}")
 
-    # -- connection ----------------------------------------------------------------------------
-
-    async def _connection_loop(self) -> None:
-        """Keep one connection open until stopped; reconnect with exponential backoff."""
-        config = self.config
-        assert self._stop_event is not None
-        retries = 0
-        first = True
-        while not self._stop_event.is_set():
-            if not first:
-                backoff = config.reconnect_initial_s * 2 ** min(retries, 60)
-                delay = min(backoff, config.reconnect_max_s)
-                retries += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_event.wait(), delay)
-                if self._stop_event.is_set():
-                    return
-            first = False
-            try:
-                ws = await connect(
-                    config.url,
-                    open_timeout=config.open_timeout_s,
-                    ping_interval=None,  # Bybit wants application pings
-                    close_timeout=2.0,
-                    max_size=config.max_message_bytes,
-                    compression=None,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                self._n["connect_failures"] += 1
-                if _should_log(self._n["connect_failures"]):
-                    log.warning(f"connect to {config.url} failed: {type(e).__name__}: {e}")
-                continue
-            retries = 0
-            try:
-                await self._session(ws)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug here must not end the recording: reconnect instead
-                log.exception("websocket session failed")
-            finally:
-                self._end_session(ws)
-            if not self._stop_event.is_set():
-                log.warning("websocket connection lost: reconnecting")
-
-    async def _session(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        self._last_rx_mono = time.monotonic()
-        if self._opened_once:
-            self._n["reconnects"] += 1
-            log.info(f"reconnected ({self._n['reconnects']})")
-        else:
-            log.info(f"connected to {self.config.url}")
-        self._opened_once = True
-        for chunk in batched(self.config.topics, self.config.subscribe_batch):
-            if not await self._send(ws, {"op": "subscribe", "args": list(chunk)}):
-                return
-        assert self._loop is not None
-        self._ping_task = self._loop.create_task(self._ping_loop(ws), name="recorder-ping")
-        try:
-            async for raw in ws:
-                self._on_message(raw)
-        except ConnectionClosed as e:
-            log.warning(f"websocket closed: {e}")
-
-    def _end_session(self, ws: ClientConnection) -> None:
-        if self._ws is ws:
-            self._ws = None
-        if self._ping_task is not None:
-            self._ping_task.cancel()
-            self._ping_task = None
-        ws.transport.abort()  # frees a half-open socket at once; no-op when already closed
-
-    async def _ping_loop(self, ws: ClientConnection) -> None:
-        config = self.config
-        check_after = min(config.pong_timeout_s, config.ping_interval_s)
-        await asyncio.sleep(config.ping_interval_s)
-        while True:
-            sent_at = time.monotonic()
-            if not await self._send(ws, PING_MESSAGE):
-                return
-            self._n["pings"] += 1
-            # Any message proves the connection alive: during a burst the pong queues behind.
-            await asyncio.sleep(check_after)
-            if self._last_rx_mono < sent_at:
-                log.warning(f"nothing received {check_after:.1f} s after a ping: reconnecting")
-                ws.transport.abort()
-                return
-            await asyncio.sleep(config.ping_interval_s - check_after)
-
-    async def _send(self, ws: ClientConnection, message: dict[str, Any] | str) -> bool:
-        text = message if isinstance(message, str) else _encoder.encode(message).decode()
-        try:
-            await ws.send(text)
-        except ConnectionClosed:
-            return False
-        return True
-
     # -- messages ------------------------------------------------------------------------------
 
-    def _on_message(self, raw: str | bytes) -> None:
+    def _receipt_ns(self) -> int:
         now = self._clock_ns()
-        recv_ns = now - now % 1000  # whole microseconds: see the module docstring
-        self._n["messages"] += 1
-        self._message_no += 1
-        self._last_message_ns = recv_ns
-        self._last_rx_mono = time.monotonic()
-        try:
-            self._dispatch(raw, recv_ns)
-        except Exception as e:  # whatever a peer sends, the recording goes on
-            self._n["malformed"] += 1
-            if _should_log(self._n["malformed"]):
-                log.exception(f"unexpected error on message {raw[:200]!r}: {e}")
+        return now - now % 1000  # whole microseconds: see the module docstring
 
-    def _dispatch(self, raw: str | bytes, recv_ns: int) -> None:
-        text = raw if isinstance(raw, str) else None
-        try:
-            message = _decoder.decode(raw)
-        except msgspec.DecodeError as e:
-            self._skip_malformed(f"undecodable message ({e}): {raw[:200]!r}")
-            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
-            return
-        if not isinstance(message, dict):
-            self._skip_malformed(f"message is not a JSON object: {raw[:200]!r}")
-            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
-            return
-        topic = message.get("topic")
-        if topic is None:
-            self._on_control(message)
-            self._write_raw_message(recv_ns, text, message)
-            return
-        if not isinstance(topic, str) or topic not in self._topics:
-            self._skip_unknown(f"topic {topic!r} not subscribed")
-            # Not under "msg": the loader must not import (or choke on) a topic we did not ask for.
-            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "unknown": message})
-            return
-        if topic.startswith(LIQUIDATION_TOPIC):
-            self._on_liquidations(topic, message, text, recv_ns)
-        else:
-            self._on_trades(topic, message, text, recv_ns)
-
-    def _on_control(self, message: dict[str, Any]) -> None:
-        op = message.get("op")
-        if op in ("ping", "pong"):  # Bybit answers {"op":"ping"} with op "ping", ret_msg "pong"
-            self._n["pongs"] += 1
-        elif op in ("subscribe", "unsubscribe"):
-            if message.get("success") is False:
-                self._n["subscribe_errors"] += 1
-                log.error(f"Bybit refused {op}: {message.get('ret_msg')!r}")
-        else:
-            self._skip_unknown(f"message without topic: {message!r:.200}")
-
-    def _on_liquidations(
-        self, topic: str, message: dict[str, Any], text: str | None, recv_ns: int
-    ) -> None:
-        symbol = topic[len(LIQUIDATION_TOPIC) :]
+    def _on_push(self, topic: str, message: dict[str, Any], raw: str | bytes, recv_ns: int) -> None:
+        """Buffer the good events of a push; keep its raw line(s)."""
+        is_liquidation = topic.startswith(LIQUIDATION_TOPIC)
         events = message.get("data")
         if not isinstance(events, list):
-            self._reject(recv_ns, message, [f"bad liquidation message: {message!r:.200}"])
+            what = "liquidation" if is_liquidation else "trade"
+            self._reject(recv_ns, message, [f"bad {what} message: {message!r:.200}"])
             return
+        symbol = topic.split(".", 1)[1]
+        now_ns = self._clock_ns()
         good: list[Any] = []
         errors: list[str] = []
         for event in events:
             try:
-                # The shared parser, one event at a time: one bad event spoils only itself.
-                (record,) = parse_liquidation_message({**message, "data": [event]}, recv_ns)
-                self._check(record.symbol, symbol, record.ts_event)
-                if not (record.price > 0 and record.quantity > 0):
-                    raise MessageError("price and size must be positive")
-                if not (math.isfinite(record.price) and math.isfinite(record.quantity)):
-                    raise MessageError("price and size must be finite")
-            except _PARSE_ERRORS as e:
+                record = (
+                    check_liquidation(message, event, symbol, recv_ns, now_ns)
+                    if is_liquidation
+                    else check_trade(event, symbol, self._specs[symbol], recv_ns, now_ns)
+                )
+            except CHECK_ERRORS as e:
                 errors.append(f"{e}: {event!r:.200}")
                 continue
             good.append(event)
-            self._buffer.liquidations.append((record, self._message_no))
-        self._n["liquidations"] += len(good)
-        if good:
-            self._last_liquidation_ns = recv_ns
-        self._write_accepted(recv_ns, text, message, good, events, errors)
-
-    def _on_trades(
-        self, topic: str, message: dict[str, Any], text: str | None, recv_ns: int
-    ) -> None:
-        symbol = topic[len(TRADE_TOPIC) :]
-        events = message.get("data")
-        if not isinstance(events, list):
-            self._reject(recv_ns, message, [f"bad trade message: {message!r:.200}"])
-            return
-        spec = self._specs[symbol]
-        good: list[Any] = []
-        errors: list[str] = []
-        for event in events:
-            try:
-                record = parse_trade_event(event, recv_ns)
-                self._check(record.symbol, symbol, record.ts_event)
-                if not (math.isfinite(record.price) and math.isfinite(record.size)):
-                    raise MessageError("price and size must be finite")
-                if len(record.trade_id) > 36:  # the framework's TradeId limit
-                    raise MessageError(f"trade id longer than 36 characters: {record.trade_id!r}")
-                if not _on_grid(record.price, spec.price_precision):
-                    raise MessageError(f"price off the {spec.tick_size} tick")
-                if not _on_grid(record.size, spec.size_precision):
-                    raise MessageError(f"size off the {spec.qty_step} lot step")
-            except _PARSE_ERRORS as e:
-                errors.append(f"{e}: {event!r:.200}")
-                continue
-            good.append(event)
-            if self.config.skip_block_trades and not is_book_trade(event):
-                self._n["block_trades"] += 1
-                continue
-            self._n["trades"] += 1
-            self._buffer.trades.append((record, self._message_no))
-        self._write_accepted(recv_ns, text, message, good, events, errors)
-
-    def _check(self, event_symbol: str, topic_symbol: str, ts_event: int) -> None:
-        if event_symbol != topic_symbol:
-            raise MessageError(f"event for {event_symbol} in the {topic_symbol} topic")
-        if not MIN_TS_NS <= ts_event <= self._clock_ns() + MAX_FUTURE_NS:
-            raise MessageError(f"event time {ts_event} out of range")
-
-    # -- raw lines and skips ---------------------------------------------------------------------
-
-    def _write_accepted(
-        self,
-        recv_ns: int,
-        text: str | None,
-        message: dict[str, Any],
-        good: list[Any],
-        events: list[Any],
-        errors: list[str],
-    ) -> None:
-        for error in errors:
-            self._skip_malformed(f"bad event in {message.get('topic')}: {error}")
+            self._keep(record, event, recv_ns)
         if not errors:
-            self._write_raw_message(recv_ns, text, message)
+            self._write_raw_message(recv_ns, raw if isinstance(raw, str) else None, message)
             return
         if good:  # the importable part, as its own message
             self._write_raw_message(recv_ns, None, {**message, "data": good})
-        self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "rejected": message, "errors": errors})
+        self._reject(recv_ns, message, [f"bad event in {topic}: {e}" for e in errors], errors)
 
-    def _reject(self, recv_ns: int, message: dict[str, Any], errors: list[str]) -> None:
-        for error in errors:
-            self._skip_malformed(error)
-        self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "rejected": message, "errors": errors})
+    def _keep(self, record: LiquidationRecord | TradePrint, event: Any, recv_ns: int) -> None:
+        message_no = self._stream.messages  # named in validation errors
+        if isinstance(record, LiquidationRecord):
+            self._n["liquidations"] += 1
+            self._last_liquidation_ns = recv_ns
+            self._catalog.add_liquidation(record, message_no)
+        elif self.config.skip_block_trades and not is_book_trade(event):
+            self._n["block_trades"] += 1
+        else:
+            self._n["trades"] += 1
+            self._catalog.add_trade(record, message_no)
+
+    def _reject(
+        self,
+        recv_ns: int,
+        message: dict[str, Any],
+        reasons: list[str],
+        errors: list[str] | None = None,
+    ) -> None:
+        """Count and log each reason; keep the message as a ``rejected`` raw line."""
+        for reason in reasons:
+            self._stream.skip_malformed(reason)
+        line = {"recv_ts_ns": recv_ns, "rejected": message, "errors": errors or reasons}
+        self._write_raw(recv_ns, line)
+
+    def _on_other(
+        self, kind: str, raw: str | bytes, message: dict[str, Any] | None, recv_ns: int
+    ) -> None:
+        """Keep a raw line of every other message; only control replies under ``msg``."""
+        if kind == "control" and message is not None:
+            self._write_raw_message(recv_ns, raw if isinstance(raw, str) else None, message)
+        elif kind == "unknown":
+            # Not under "msg": the loader must not import (or choke on) a topic we did not ask for.
+            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "unknown": message})
+        else:
+            self._write_raw(recv_ns, {"recv_ts_ns": recv_ns, "undecodable": _as_text(raw)})
 
     def _write_raw_message(self, recv_ns: int, text: str | None, message: dict[str, Any]) -> None:
         if self._raw is not None:
-            self._raw.add(recv_ns, _raw_line(recv_ns, text, message))
+            self._raw.add(recv_ns, message_line(recv_ns, text, message))
 
     def _write_raw(self, recv_ns: int, line: dict[str, Any]) -> None:
         if self._raw is not None:
-            self._raw.add(recv_ns, _encoder.encode(line))
-
-    def _skip_malformed(self, reason: str) -> None:
-        self._n["malformed"] += 1
-        if _should_log(self._n["malformed"]):
-            log.warning(f"skipped malformed ({self._n['malformed']} so far): {reason}")
-
-    def _skip_unknown(self, reason: str) -> None:
-        self._n["unknown"] += 1
-        if _should_log(self._n["unknown"]):
-            log.warning(f"skipped unknown ({self._n['unknown']} so far): {reason}")
+            self._raw.add(recv_ns, encode_line(line))
 
 
 def _as_text(raw: str | bytes) -> str:

@@ -25,8 +25,8 @@ from liqcascade.data_loaders.liquidation import TIE_BREAK_NS
 from liqcascade.data_loaders.liquidation import LiquidationData
 from liqcascade.live.config import BybitLiquidationClientConfig
 from liqcascade.live.liquidation_client import BybitLiquidationDataClient
-from liqcascade.live.liquidation_client import RecentKeys
-from liqcascade.live.liquidation_client import topic_for
+from liqcascade.live.push_conversion import RecentKeys
+from liqcascade.live.push_conversion import topic_for
 from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 from tests.live.bybit_server import liquidation_message
