@@ -135,6 +135,19 @@ def _anchor_paths(table: dict[str, Any], source: ConfigSource, prefix: str = "")
         table[dotted] = str(source.ref(value) if key in _CONFIG_REFS else source.data(value))
 
 
+def read_config(path: str | Path) -> tuple[ConfigSource, dict[str, Any]]:
+    """A config file (a path or a shipped preset's name) and its TOML tree; a missing file or
+    bad TOML is a :class:`ConfigError` naming the file. Shared by run files and node files."""
+    try:
+        source = locate_config(path)
+    except ConfigNotFoundError as e:
+        raise ConfigError(str(e)) from e
+    try:
+        return source, tomllib.loads(source.path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{source.path}: {e}") from e
+
+
 def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """
     Read a run file and its strategy file into one tree, then apply ``key=value`` overrides.
@@ -144,14 +157,7 @@ def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     directory. ``run.*`` overrides apply before the strategy file is read, so
     ``run.strategy=other.toml`` takes effect; ``strategy.*`` overrides apply to that file.
     """
-    try:
-        source = locate_config(path)
-    except ConfigNotFoundError as e:
-        raise ConfigError(str(e)) from e
-    try:
-        tree = tomllib.loads(source.path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{source.path}: {e}") from e
+    source, tree = read_config(path)
     run = tree.setdefault("run", {})
     if not isinstance(run, dict):
         raise ConfigError("run: expected a table")

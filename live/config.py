@@ -46,6 +46,8 @@ class BybitLiquidationClientConfig(LiveDataClientConfig, frozen=True):
         lines, health endpoint, alerts), not as subscribed.
     reconnect_initial_s : float
         Delay before the first reconnection attempt after a drop; doubles per failed attempt.
+        Each wait is drawn at random from its upper half (jitter: clients dropped together do
+        not reconnect in step).
     reconnect_max_s : float
         Cap of the reconnection delay.
     open_timeout_s : float

@@ -71,7 +71,7 @@ process exits.
 Restart
 -------
 Start the same command again: reconciliation loads the venue's orders and positions, and each
-strategy adopts them from its state file (``CascadeMarketMaker._restore``): no second entry,
+strategy adopts them from its state file (``strategies/restart_adoption.py``): no second entry,
 missing exits placed, timers re-armed, cooldown and this week's realised PnL (loss limits)
 restored. A trade that ended at the venue while the node was down is logged and starts the
 cooldown.

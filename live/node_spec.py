@@ -25,11 +25,10 @@ from nautilus_trader.model.identifiers import TraderId
 
 from liqcascade.backtests.run_config import ConfigError
 from liqcascade.backtests.run_config import parse_value
+from liqcascade.backtests.run_config import read_config
 from liqcascade.backtests.run_config import set_key
 from liqcascade.backtests.systems import DEFAULT_SYSTEM
 from liqcascade.backtests.systems import get_system
-from liqcascade.config_files import ConfigNotFoundError
-from liqcascade.config_files import locate_config
 from liqcascade.configs import shipped_config
 from liqcascade.data_loaders.instruments import instrument_id_for
 from liqcascade.data_loaders.instruments import load_specs
@@ -147,14 +146,7 @@ def load_node_spec(path: str | Path, overrides: Sequence[str] = ()) -> NodeSpec:
         Naming the offending key.
 
     """
-    try:
-        source = locate_config(path)
-    except ConfigNotFoundError as e:
-        raise ConfigError(str(e)) from e
-    try:
-        tree = tomllib.loads(source.path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{source.path}: {e}") from e
+    source, tree = read_config(path)
     # Relative paths in the file resolve against it (liqcascade.config_files); overrides, typed
     # on the command line, against the working directory.
     node_table = tree.get("node", {})
