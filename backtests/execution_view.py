@@ -62,7 +62,8 @@ import pyarrow.parquet as pq
 
 from liqcascade.backtests.heartbeat import clock_definition
 from liqcascade.backtests.heartbeat import clock_instrument_id
-from liqcascade.backtests.heartbeat import write_heartbeats
+from liqcascade.backtests.heartbeat import heartbeats_table
+from liqcascade.backtests.heartbeat import min_timer_delay_ns
 from liqcascade.backtests.trade_windows import UNFILLED
 from liqcascade.backtests.trade_windows import Grid
 from liqcascade.backtests.trade_windows import Prints
@@ -170,8 +171,8 @@ def _link(source: Path, target: Path) -> None:
 
 #: Bumped whenever the window rules change, so views cut by older rules are not reused.
 #: 5: heartbeats before prints; 6: touch-only entries kept to their cancel; 7: heartbeats are
-#: prints of a clock twin instrument.
-VIEW_VERSION = 7
+#: prints of a clock twin instrument; 8: only where a timer can fall between two prints.
+VIEW_VERSION = 8
 #: Below this much trade data a view is built in-process (starting workers costs more).
 PARALLEL_MIN_BYTES = 2 * 1024**3  # ~35 M trades: ~10 s in one process; spawning costs ~1 s
 
@@ -193,6 +194,7 @@ def _window_params_or_none(
     if strategy is None:
         return None
     params = window_params(strategy, latency_ns)
+    params["heartbeat_gap_ns"] = min_timer_delay_ns(strategy, latency_ns)
     if start_ns is not None:  # the detector starts with the run (older keys stay valid)
         params["start_ns"] = start_ns
     return params
@@ -327,26 +329,32 @@ def _build_instrument(
                     continue
                 part = table.filter(pa.array(mask))
             count[1] += part.num_rows
-            _write_trades(part, target.staging, f.parent.relative_to(catalog), instrument_id)
+            gap_ns = min_timer_delay_ns(target.strategy, target.latency_ns)
+            _write_trades(part, target, f.parent.relative_to(catalog), instrument_id, gap_ns)
     return [
         (trades_in, kept, len(cut) if cut is not None else -1)
         for (trades_in, kept), cut in zip(counts, windows, strict=True)
     ]
 
 
-def _write_trades(table: pa.Table, staging: Path, folder: Path, instrument_id: str) -> None:
-    """A file of kept prints without aggressors, and its heartbeats (clock twin) one ns before."""
+def _write_trades(
+    table: pa.Table, target: _Target, folder: Path, instrument_id: str, gap_ns: int
+) -> None:
+    """A file of kept prints without aggressors, and its heartbeats (clock twin): one ns before
+    each print more than ``gap_ns`` after the previous one."""
     table = _neutral(table)
     first = int(pc.min(table["ts_init"]).as_py())
     last = int(pc.max(table["ts_init"]).as_py())
-    target = staging / folder / file_name(first, last)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, target, row_group_size=ROWS_PER_GROUP)
-    assert interval_of(target) == (first, last)
-    clock = target.parent.parent / clock_instrument_id(instrument_id)
-    beats = clock / file_name(first - 1, last - 1)
-    beats.parent.mkdir(parents=True, exist_ok=True)
-    write_heartbeats(table, instrument_id, str(beats))
+    path = target.staging / folder / file_name(first, last)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, row_group_size=ROWS_PER_GROUP)
+    assert interval_of(path) == (first, last)
+    beats = heartbeats_table(table, instrument_id, gap_ns)
+    ts = beats["ts_init"].to_numpy()
+    clock = path.parent.parent / clock_instrument_id(instrument_id)
+    beats_path = clock / file_name(int(ts[0]), int(ts[-1]))
+    beats_path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(beats, beats_path)
 
 
 def _workers(catalog: Path, instrument_ids: list[str], workers: int | None) -> int:

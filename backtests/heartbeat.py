@@ -22,6 +22,13 @@ custom ``Data`` class because the engine handles its own types natively: custom 
 through a Python decoder, object and sort key per row, which made heartbeats a third of a
 windowed run (measured with ``benchmarks/bench_sweep.py``).
 
+Only where one can matter: a timer the strategy creates while the venue settles at ``T`` is due
+at ``T + delay``, where ``delay`` is at least the smallest of its timer delays (the order
+latency, the close retry, the entry timeout, the max hold: :func:`min_timer_delay_ns`). ``T`` is
+later than the previous data point, so a print less than ``delay`` after the symbol's previous
+print can have no such timer due before it, and gets no heartbeat. In a cascade most prints are
+that close; the rule removes most heartbeats and none that could change a fill.
+
 Fidelity limits: one heartbeat covers one timer created in a settle. A chain - a timer set in a
 settle by an event of an order that was itself sent from such a timer (e.g. a stop refused,
 retried after a delay, refused again) - can still meet a print one step late. The strategy
@@ -33,9 +40,12 @@ strategy event produces one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+NS_PER_S = 1_000_000_000
 
 #: What a clock twin's symbol adds to the real one's (``ETHUSDT-LINEAR`` -> ``...-CLOCK``).
 CLOCK_SUFFIX = "-CLOCK"
@@ -63,14 +73,31 @@ def clock_definition(definition: pa.Table, instrument_id: str) -> pa.Table:
     return definition
 
 
-def heartbeats_table(prints: pa.Table, instrument_id: str) -> pa.Table:
+def min_timer_delay_ns(strategy: dict[str, Any] | None, latency_ns: int) -> int:
+    """
+    The shortest delay of any timer the cascade strategy sets (order latency, close retry, entry
+    timeout, max hold); ``0`` - a heartbeat before every print - without a strategy or latency.
+    """
+    if strategy is None or latency_ns <= 0:
+        return 0
+    from liqcascade.strategies.cascade_mm import CascadeMarketMakerConfig
+
+    config = CascadeMarketMakerConfig(instrument_id="X.Y", **strategy)
+    seconds = (config.close_retry_s, config.entry_timeout_s, config.max_hold_s)
+    return min(latency_ns, *(int(s * NS_PER_S) for s in seconds))
+
+
+def heartbeats_table(prints: pa.Table, instrument_id: str, min_gap_ns: int = 0) -> pa.Table:
     """
     Heartbeats for a table of prints (trade-tick catalog schema, sorted by ``ts_init``): a trade
-    of the clock twin 1 ns before each distinct print time, with that time's first print's
-    price and size (never matched against anything).
+    of the clock twin 1 ns before each distinct print time more than ``min_gap_ns`` after the
+    previous one (and before the first), with that print's price and size (never matched).
     """
     ts = prints["ts_init"].to_numpy().astype(np.int64)
     times, first = np.unique(ts, return_index=True)
+    keep = np.ones(len(times), dtype=bool)
+    keep[1:] = np.diff(times) > min_gap_ns
+    times, first = times[keep], first[keep]
     beats = prints.take(pa.array(first))
     stamps = pa.array(times - 1, pa.uint64())
     for name in ("ts_event", "ts_init"):
@@ -79,8 +106,3 @@ def heartbeats_table(prints: pa.Table, instrument_id: str) -> pa.Table:
     metadata = dict(prints.schema.metadata or {})
     metadata[b"instrument_id"] = clock_instrument_id(instrument_id).encode()
     return beats.replace_schema_metadata(metadata)
-
-
-def write_heartbeats(prints: pa.Table, instrument_id: str, path: pa.NativeFile | str) -> None:
-    """Write :func:`heartbeats_table` of ``prints`` to ``path`` (a catalog trade file)."""
-    pq.write_table(heartbeats_table(prints, instrument_id), path)

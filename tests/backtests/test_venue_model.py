@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.backtests.scenario import Market
 from tests.backtests.scenario import at
 from tests.backtests.scenario import events_of
 from tests.backtests.scenario import run_market
+
+
+def heartbeat_times(root: Path) -> set[int]:
+    """Every heartbeat time in the run's execution view(s) (prints of the clock twin)."""
+    files = (root / "exec_views").glob("*/data/trade_tick/*-CLOCK.BYBIT/*.parquet")
+    return {int(t) for f in files for t in pq.read_table(f)["ts_init"].to_numpy()}
+
 
 # Cascade declared at 6 s; reference = the last print before it (2000.00) -> BUY 1997.00.
 TOUCH = [(0, 2000.0, 5), (10, 1997.0, 5), (20, 1999.0, 5), (2000, 1999.0, 5)]
@@ -97,6 +105,23 @@ def test_a_repriced_entry_meets_the_book_of_its_own_arrival(tmp_path: Path) -> N
     first, second = run.of("entry_submitted")
     assert (first["price"], second["price"], second["repriced"]) == (1997.0, 1993.0, True)
     assert [(f["ts"], f["price"]) for f in run.of("entry_fill")] == [(at(20), 1993.0)]
+
+
+def test_heartbeats_are_skipped_only_where_no_timer_can_fall_between_two_prints(
+    tmp_path: Path,
+) -> None:
+    """As above with the next print 1.5 s after the previous one (latency 1 s): the print must
+    keep its heartbeat (the re-priced order is due between the two), while the prints 0.1 s
+    apart before it need none. The re-priced BUY 1993 arrives at 8 s and rests; the 8.2 s print
+    at 1992.50 trades through it."""
+    prints = [(0, 2000.0, 5), (6.5, 1996.0, 5), (6.6, 1996.0, 5), (6.7, 1996.0, 5)]
+    prints += [(8.2, 1992.5, 5), (30, 1999.0, 5), (2000, 1999.0, 5)]
+    run = run_market(tmp_path, Market(prints), fills="conservative", latency_ms=1000)
+    (rejected,) = run.of("entry_rejected")
+    assert rejected["post_only"]
+    assert [(f["ts"], f["price"]) for f in run.of("entry_fill")] == [(at(8.2), 1993.0)]
+    beats = heartbeat_times(tmp_path)
+    assert at(8.2) - 1 in beats and at(6.6) - 1 not in beats and at(6.7) - 1 not in beats
 
 
 def test_a_market_close_after_a_refused_stop_fills_at_its_arrival(tmp_path: Path) -> None:
