@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +78,10 @@ def run_setting(config: str, overrides: Sequence[str], folder: str) -> dict[str,
 
     notes: list[str] = []
     spec = load_runs(config, list(overrides), scenarios=False)[0]
+    extra = get_system(spec.system).sweep_strategy_kwargs
+    if extra:  # logging only (the system says so): the row still equals a plain backtest
+        strategies = {symbol: {**kwargs, **extra} for symbol, kwargs in spec.strategies.items()}
+        spec = replace(spec, strategies=strategies)
     result = run_spec(spec, Path(folder), echo=notes.append)
     try:
         records = result.records

@@ -313,16 +313,17 @@ class CascadeMarketMaker(Strategy):
         """Feed liquidations of this instrument to the detector; act on a declared cascade."""
         if not isinstance(data, LiquidationData) or data.instrument_id != self.instrument_id:
             return
-        self.events.write(
-            data.ts_init,
-            "liquidation",
-            self.symbol,
-            side=data.side,
-            price=data.price,
-            quantity=data.quantity,
-            notional=data.notional,
-            ts_event=data.ts_event,
-        )
+        if self.config.log_liquidations:
+            self.events.write(
+                data.ts_init,
+                "liquidation",
+                self.symbol,
+                side=data.side,
+                price=data.price,
+                quantity=data.quantity,
+                notional=data.notional,
+                ts_event=data.ts_event,
+            )
         cascade = self.detector.on_liquidation(data.ts_init, data.side, data.notional)
         if cascade is not None:
             self._on_cascade(cascade)

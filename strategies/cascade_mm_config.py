@@ -106,6 +106,10 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
         Bars to use as the reference price when the data has no trades or quotes.
     event_log_path : str | None
         JSON-lines event log; ``None`` disables it.
+    log_liquidations : bool, default True
+        Write every liquidation of the instrument to the event log (what the strategy saw).
+        Sweeps turn it off: no record or report reads these lines back (reports read the
+        catalog), and writing them is ~9 % of a windowed sample run.
     state_path : str | None
         Restart state file (see :mod:`liqcascade.strategies.cascade_mm` and
         :class:`~liqcascade.strategies.cascade_state.StrategyStateFile`); shared
@@ -148,6 +152,7 @@ class CascadeMarketMakerConfig(StrategyConfig, frozen=True):
     subscribe_trades: bool = False
     bar_type: BarType | None = None
     event_log_path: str | None = None
+    log_liquidations: bool = True
     state_path: str | None = None
     close_retry_s: PositiveFloat = 1.0
 

@@ -27,6 +27,7 @@ import importlib
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -110,6 +111,9 @@ class System:
         The run reads an *execution view* cut to trade windows (the sweep prebuilds them).
     screen : bool
         The sweep's screen (``sweep.confirm``) can replay it.
+    sweep_strategy_kwargs : dict
+        Strategy parameters a sweep's runs add to every symbol's: logging only, never a
+        decision (each row must equal a plain backtest of its setting).
     framework_parts : Callable | None
         ``(spec, event_log_dir) -> (venues, data, strategies, view)`` for
         :func:`liqcascade.backtests.framework.framework_configs`; ``None``: not offered.
@@ -132,6 +136,7 @@ class System:
     check_every_run_first: bool = False
     trade_windows: bool = False
     screen: bool = False
+    sweep_strategy_kwargs: dict[str, Any] = field(default_factory=dict)
     framework_parts: Callable[[RunSpec, Path | None], tuple[Any, Any, Any, Any]] | None = None
     live: str | None = None
 

@@ -358,6 +358,7 @@ SYSTEM = System(
     skipped_symbols=skipped_symbols,
     trade_windows=True,
     screen=True,
+    sweep_strategy_kwargs={"log_liquidations": False},  # the log's bulk; no record reads it
     framework_parts=framework_parts,
     live="liqcascade.live.systems.cascade_mm:LIVE",
 )

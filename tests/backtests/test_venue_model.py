@@ -184,3 +184,16 @@ def test_an_entry_filled_in_pieces_gets_one_take_profit_while_exits_wait_out_lat
         (at(20), "TP", pytest.approx(0.6)),
         (at(21), "TP", pytest.approx(0.4)),
     ]
+
+
+def test_a_run_without_liquidation_lines_makes_the_same_decisions(tmp_path: Path) -> None:
+    """``log_liquidations = false`` (what sweeps run) drops only the liquidation lines."""
+    prints = [(0, 2000.0, 5), (10, 1996.0, 5), (20, 2001.0, 5), (2000, 2001.0, 5)]
+    logged = run_market(tmp_path / "a", Market(prints), latency_ms=100)
+    quiet = run_market(
+        tmp_path / "b", Market(prints), "strategy.defaults.log_liquidations=false", latency_ms=100
+    )
+    log = tmp_path / "b" / "run" / f"events-{Market(prints).symbol}.jsonl"
+    assert '"liquidation"' not in log.read_text()
+    assert '"liquidation"' in (tmp_path / "a" / "run" / log.name).read_text()
+    assert quiet.events == logged.events and logged.of("exit")
