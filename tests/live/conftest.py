@@ -124,9 +124,10 @@ def node_config(
         trader_id="TESTER-001",
         logging=LoggingConfig(log_level="WARNING"),
         data_clients=data_clients,
-        timeout_connection=5.0,
-        timeout_reconciliation=1.0,
-        timeout_portfolio=1.0,
+        # Upper bounds only (each wait ends when its step is done): generous for loaded machines.
+        timeout_connection=20.0,
+        timeout_reconciliation=10.0,
+        timeout_portfolio=10.0,
         timeout_disconnection=2.0,
         timeout_post_stop=0.1,
         **overrides,

@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nautilus_trader.model.enums import OrderStatus
@@ -69,9 +70,11 @@ def overrides(server: BybitServer, tmp_path: Path, *extra: str) -> list[str]:
         f'node.state_dir="{tmp_path / "state"}"',
         'node.log_level="WARNING"',
         'node.log_level_file="OFF"',
-        "timeouts.connection=5",
-        "timeouts.reconciliation=5",
-        "timeouts.portfolio=2",
+        # Upper bounds only (each wait ends as soon as its step is done): generous, so a loaded
+        # machine cannot make the kernel give up starting the trader.
+        "timeouts.connection=20",
+        "timeouts.reconciliation=20",
+        "timeouts.portfolio=10",
         "timeouts.disconnection=3",
         "timeouts.post_stop=0.3",
         # The shipped defaults skip weekends and size $3K; these tests run on the wall clock
@@ -87,13 +90,30 @@ def overrides(server: BybitServer, tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
-async def wait_for(condition: Callable[[], object], what: str, timeout: float = 5.0) -> None:
-    """Poll ``condition`` on the node's loop; fail after ``timeout``."""
+async def wait_for(
+    condition: Callable[[], object],
+    what: str,
+    timeout: float = 5.0,
+    state: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``condition`` on the node's loop; fail after ``timeout`` (saying ``state()``)."""
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            detail = f" ({state()})" if state is not None else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
         await asyncio.sleep(0.01)
+
+
+def _startup_state(node: Any) -> str:
+    """Which start-up step of the kernel a node is stuck at (the trader starts after all)."""
+    kernel = node.kernel
+    return (
+        f"data connected={kernel.data_engine.check_connected()}, "
+        f"exec connected={kernel.exec_engine.check_connected()}, "
+        f"portfolio initialized={kernel.portfolio.initialized}, "
+        f"trader={kernel.trader.state}"
+    )
 
 
 def run_paper(
@@ -114,7 +134,10 @@ def run_paper(
         run = loop.create_task(node.run_async())
         try:
             await wait_for(
-                lambda: all(s.is_running for s in built.strategies.values()), "strategies", 30.0
+                lambda: all(s.is_running for s in built.strategies.values()),
+                "strategies",
+                60.0,
+                lambda: _startup_state(node),
             )
             await wait_for(lambda: all(server.subscribers(t) for t in TOPICS), "subscriptions")
             await asyncio.wait_for(scenario(built), SCENARIO_TIMEOUT_S)
