@@ -30,7 +30,9 @@ from typing import runtime_checkable
 from nautilus_trader.config import InstrumentProviderConfig
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.config import RoutingConfig
+from nautilus_trader.live.config import LiveDataEngineConfig
 from nautilus_trader.live.config import LiveExecEngineConfig
+from nautilus_trader.live.config import LiveRiskEngineConfig
 from nautilus_trader.live.config import TradingNodeConfig
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
@@ -293,7 +295,14 @@ def build_node(
             log_file_name="node",
             log_colors=False,
         ),
-        exec_engine=LiveExecEngineConfig(reconciliation=True, **reconciliation),
+        # An unexpected exception in an engine's queue stops the node through the framework's
+        # shutdown (strategies stop, the supervisor alerts and exits non-zero, the state file
+        # is saved) instead of the default os._exit(1), which ends the process with no alert.
+        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
+        risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
+        exec_engine=LiveExecEngineConfig(
+            reconciliation=True, graceful_shutdown_on_exception=True, **reconciliation
+        ),
         data_clients=data_clients,
         exec_clients={VENUE: exec_config},
         timeout_connection=spec.timeouts["connection"],

@@ -277,7 +277,9 @@ def _start_sweep(config: Path, out: Path, *extra: str) -> subprocess.Popen:
 
 
 def test_ctrl_c_saves_what_finished_and_says_how_to_resume(market: Path, tmp_path: Path) -> None:
-    config = _config(tmp_path, market, GRID)
+    # Enough settings that the interrupt lands mid-sweep however fast one setting runs.
+    many = GRID.replace("[0.0015, 0.0025]", str([round(0.001 + i * 0.0002, 4) for i in range(12)]))
+    config = _config(tmp_path, market, many)
     out = tmp_path / "interrupted"
     process = _start_sweep(config, out, "--workers", "1", f"run.end={DAY1_END}")
     try:
@@ -285,7 +287,7 @@ def test_ctrl_c_saves_what_finished_and_says_how_to_resume(market: Path, tmp_pat
         while not ((out / "results.jsonl").exists() and _rows(out / "results.jsonl")):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "no setting finished in time"
-            time.sleep(0.2)
+            time.sleep(0.05)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:

@@ -21,6 +21,9 @@ from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.core.data import Data
+from nautilus_trader.live.config import LiveDataEngineConfig
+from nautilus_trader.live.config import LiveExecEngineConfig
+from nautilus_trader.live.config import LiveRiskEngineConfig
 from nautilus_trader.live.config import TradingNodeConfig
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import DataType
@@ -130,6 +133,10 @@ def node_config(
         timeout_portfolio=10.0,
         timeout_disconnection=2.0,
         timeout_post_stop=0.1,
+        # A queue exception stops the node instead of os._exit(1)-ing the whole test process.
+        data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
+        risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
+        exec_engine=LiveExecEngineConfig(graceful_shutdown_on_exception=True),
         **overrides,
     )
 
