@@ -317,10 +317,11 @@ def _build_instrument(
             rows = [[*astuple(span)[:4], span.limit, tick] for span in found]
             path.write_text(json.dumps({"speculative": target.speculative, "spans": rows}))
     counts = [[0, 0] for _ in targets]
+    gaps = [min_timer_delay_ns(t.strategy, t.latency_ns) for t in targets]  # once per view
     for f in trade_files:
         table = pq.read_table(f)
         ts = table["ts_init"].to_numpy()
-        for target, cut, count in zip(targets, windows, counts, strict=True):
+        for target, cut, count, gap_ns in zip(targets, windows, counts, gaps, strict=True):
             count[0] += table.num_rows
             part = table
             if cut is not None:
@@ -329,7 +330,6 @@ def _build_instrument(
                     continue
                 part = table.filter(pa.array(mask))
             count[1] += part.num_rows
-            gap_ns = min_timer_delay_ns(target.strategy, target.latency_ns)
             _write_trades(part, target, f.parent.relative_to(catalog), instrument_id, gap_ns)
     return [
         (trades_in, kept, len(cut) if cut is not None else -1)

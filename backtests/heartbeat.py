@@ -57,11 +57,6 @@ def clock_instrument_id(instrument_id: str) -> str:
     return f"{symbol}{CLOCK_SUFFIX}.{venue}"
 
 
-def is_clock(instrument_id: str) -> bool:
-    """Whether ``instrument_id`` is a clock twin (never traded, never reported)."""
-    return instrument_id.rpartition(".")[0].endswith(CLOCK_SUFFIX)
-
-
 def clock_definition(definition: pa.Table, instrument_id: str) -> pa.Table:
     """The clock twin's definition: the instrument's own Arrow row with the twin's ids."""
     clock_id = clock_instrument_id(instrument_id)
