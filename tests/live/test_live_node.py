@@ -9,7 +9,6 @@ public-stream server. Each test pins one finding of issue 12.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import time
@@ -30,6 +29,7 @@ from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 from tests.live.bybit_venue import BybitVenue
 from tests.live.test_paper_node import ROOT
+from tests.live.test_paper_node import drive_node
 from tests.live.test_paper_node import overrides
 from tests.live.test_paper_node import wait_for
 
@@ -82,26 +82,12 @@ def run_live(
         session_name=session,
     )
 
-    async def main() -> None:
-        run = loop.create_task(built.node.run_async())
-        try:
-            await wait_for(lambda: built.node.trader.is_running, "the trader", 15.0)
-            await wait_for(lambda: server.subscribers("allLiquidation.ETHUSDT"), "subscription")
-            await asyncio.wait_for(scenario(built), 30.0)
-        finally:
-            await built.node.stop_async()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(run, 3.0)
+    async def ready() -> None:
+        await wait_for(lambda: built.node.trader.is_running, "the trader", 15.0)
+        topics = [f"allLiquidation.{symbol}" for symbol in spec.symbols]
+        await wait_for(lambda: all(server.subscribers(t) for t in topics), "subscription")
 
-    try:
-        loop.run_until_complete(main())
-    finally:
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        built.node.dispose()
-        asyncio.set_event_loop(None)
+    drive_node(loop, built, ready, scenario, 30.0)
     return built
 
 
@@ -420,37 +406,7 @@ def test_order_ids_fit_bybits_36_characters_for_1000pepeusdt(
             "strategy.symbols.1000PEPEUSDT.warm_threshold=5000",
             "strategy.defaults.trade_notional=100",
         )
-        fresh_bybit_clients()
-        spec = load_node_spec(LIVE, live_overrides(server, venue, tmp_path, *spec_overrides))
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        built = build_node(
-            spec,
-            env="mainnet",
-            confirm_mainnet=True,
-            loop=loop,
-            environ=KEYS,
-            bybit_exec_overrides=venue.exec_overrides,
-            session_name="s1",
-        )
-
-        async def main() -> None:
-            run = loop.create_task(built.node.run_async())
-            try:
-                await wait_for(lambda: server.subscribers("allLiquidation.1000PEPEUSDT"), "sub", 15)
-                await asyncio.wait_for(scenario(built), 15.0)
-            finally:
-                await built.node.stop_async()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(run, 3.0)
-
-        try:
-            loop.run_until_complete(main())
-        finally:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            built.node.dispose()
-            asyncio.set_event_loop(None)
+        run_live(server, venue, tmp_path, "s1", scenario, *spec_overrides)
         (entry,) = creates(venue)
         assert len(entry["orderLinkId"]) <= 36
         assert entry["symbol"] == "1000PEPEUSDT"

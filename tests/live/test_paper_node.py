@@ -128,24 +128,44 @@ def run_paper(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     built = build_node(spec, loop=loop, session_name=session)
+
+    async def ready() -> None:
+        await wait_for(
+            lambda: all(s.is_running for s in built.strategies.values()),
+            "strategies",
+            60.0,
+            lambda: _startup_state(built.node),
+        )
+        await wait_for(lambda: all(server.subscribers(t) for t in TOPICS), "subscriptions")
+
+    drive_node(loop, built, ready, scenario, SCENARIO_TIMEOUT_S, stop_timeout=2.0)
+    return built
+
+
+def drive_node(
+    loop: asyncio.AbstractEventLoop,
+    built: BuiltNode,
+    ready: Callable[[], Awaitable[None]],
+    scenario: Scenario,
+    scenario_timeout: float,
+    stop_timeout: float = 3.0,
+) -> None:
+    """
+    Run a built node on ``loop`` the way ``run_async`` does, wait for ``ready``, run
+    ``scenario`` (bounded), stop the node, end any straggling task and dispose of the node.
+    """
     node = built.node
 
     async def main() -> None:
         run = loop.create_task(node.run_async())
         try:
-            await wait_for(
-                lambda: all(s.is_running for s in built.strategies.values()),
-                "strategies",
-                60.0,
-                lambda: _startup_state(node),
-            )
-            await wait_for(lambda: all(server.subscribers(t) for t in TOPICS), "subscriptions")
-            await asyncio.wait_for(scenario(built), SCENARIO_TIMEOUT_S)
+            await ready()
+            await asyncio.wait_for(scenario(built), scenario_timeout)
         finally:
             await node.stop_async()
             # The stopped engines end their queue tasks themselves; cancel only a straggler.
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(run, 2.0)
+                await asyncio.wait_for(run, stop_timeout)
 
     try:
         loop.run_until_complete(main())
@@ -156,7 +176,6 @@ def run_paper(
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         node.dispose()
         asyncio.set_event_loop(None)
-    return built
 
 
 def events(tmp_path: Path, session: str) -> list[dict]:
