@@ -96,11 +96,15 @@ def logging_config(log_dir: Path | None) -> Any:
     )
 
 
-def _engine_config(strategies: list[Any], log_dir: Path | None = None) -> Any:
+def _engine_config(
+    strategies: list[Any], log_dir: Path | None = None, analysis: bool = True
+) -> Any:
     from nautilus_trader.backtest.config import BacktestEngineConfig
 
     # Strategy exceptions fail the run either way (raise_exception).
-    return BacktestEngineConfig(strategies=strategies, logging=logging_config(log_dir))
+    return BacktestEngineConfig(
+        strategies=strategies, logging=logging_config(log_dir), run_analysis=analysis
+    )
 
 
 def backtest_run_config(
@@ -118,7 +122,7 @@ def backtest_run_config(
     from nautilus_trader.backtest.config import BacktestRunConfig
 
     return BacktestRunConfig(
-        engine=_engine_config(strategies, log_dir),
+        engine=_engine_config(strategies, log_dir, spec.framework_analysis),
         venues=venues or [venue_config(spec)],
         data=data,
         chunk_size=spec.chunk_size or None,

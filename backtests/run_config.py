@@ -86,6 +86,10 @@ class RunSpec:
     #: Explicit cross-venue prices: symbol -> market whose counterpart's trades price it
     #: (``[run.prices]``, see ``backtests/price_mapping.py``). Empty: every venue its own.
     prices: dict[str, str] = field(default_factory=dict)
+    #: Whether the framework analyses the run at its end (its post-run statistics, which the
+    #: tearsheet shows). Not a config key: a sweep turns it off, because its rows come from the
+    #: event logs and the analysis cost about a tenth of each run.
+    framework_analysis: bool = True
 
 
 def parse_value(text: str) -> Any:

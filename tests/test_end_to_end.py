@@ -82,6 +82,9 @@ def test_download_load_cascades_backtest(tmp_path: Path) -> None:
     assert backtest.exit_code == 0, backtest.output
     assert "coverage:" in backtest.output and "Fills" in backtest.output
     summary = (tmp_path / "out" / "latest" / "summary.txt").read_text()
+    # The framework analysed the run (sweeps skip that): its tearsheet has the PnL statistics.
+    (tearsheet,) = (tmp_path / "out" / "latest").glob("*/tearsheet.html")
+    assert "PnL (total)" in tearsheet.read_text()
 
     def row(text: str) -> list[str]:  # the "Cascades" row of a table: label, then numbers
         return next(
