@@ -29,10 +29,9 @@ Two transformations, both made so fills are conservative and runs are fast:
    Tests run the windowed and full views and require the same orders, fills and PnL, with
    conservative and optimistic fills, and force a failed check to show the second run.
 
-3. **Heartbeats.** A no-op print of the instrument's clock twin one nanosecond before each
-   distinct print time, so an order whose latency timer was created while the venue settled
-   meets the book of its own arrival time, not the next print's
-   (:mod:`liqcascade.backtests.heartbeat`).
+3. **No filler data.** An order sent ``order_latency_ms`` after a decision meets the book of its
+   own arrival time, also between two prints far apart: the strategy's timers see to it
+   (:mod:`liqcascade.strategies.settled_timers`), not data in the view.
 
 Liquidations and instruments are linked (hard links, or copies across file systems), not
 rewritten. Views are cached by a key of the source files and the window parameters.
@@ -60,10 +59,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from liqcascade.backtests.heartbeat import clock_definition
-from liqcascade.backtests.heartbeat import clock_instrument_id
-from liqcascade.backtests.heartbeat import heartbeats_table
-from liqcascade.backtests.heartbeat import min_timer_delay_ns
 from liqcascade.backtests.trade_windows import UNFILLED
 from liqcascade.backtests.trade_windows import Grid
 from liqcascade.backtests.trade_windows import Prints
@@ -171,8 +166,9 @@ def _link(source: Path, target: Path) -> None:
 
 #: Bumped whenever the window rules change, so views cut by older rules are not reused.
 #: 5: heartbeats before prints; 6: touch-only entries kept to their cancel; 7: heartbeats are
-#: prints of a clock twin instrument; 8: only where a timer can fall between two prints.
-VIEW_VERSION = 8
+#: prints of a clock twin instrument; 8: only where a timer can fall between two prints; 9: no
+#: heartbeats (the strategy's timers settle on time, ``strategies/settled_timers.py``).
+VIEW_VERSION = 9
 #: Below this much trade data a view is built in-process (starting workers costs more).
 PARALLEL_MIN_BYTES = 2 * 1024**3  # ~35 M trades: ~10 s in one process; spawning costs ~1 s
 
@@ -194,7 +190,6 @@ def _window_params_or_none(
     if strategy is None:
         return None
     params = window_params(strategy, latency_ns)
-    params["heartbeat_gap_ns"] = min_timer_delay_ns(strategy, latency_ns)
     if start_ns is not None:  # the detector starts with the run (older keys stay valid)
         params["start_ns"] = start_ns
     return params
@@ -256,14 +251,9 @@ def _build_instrument(
         *_definition_files(catalog, instrument_id),
         *_files(catalog, LIQUIDATIONS.directory, instrument_id),
     ]
-    clock_folder = clock_instrument_id(instrument_id)
     for target in targets:
         for f in linked:
             _link(f, target.staging / f.relative_to(catalog))
-        for f in _definition_files(catalog, instrument_id):
-            twin = target.staging / f.parent.parent.relative_to(catalog) / clock_folder / f.name
-            twin.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(clock_definition(pq.read_table(f), instrument_id), twin)
     trade_files = _files(catalog, TRADES.directory, instrument_id)
     windows: list[list[tuple[int, int]] | None] = [None] * len(targets)
     replayed = [i for i, t in enumerate(targets) if t.strategy is not None]
@@ -317,11 +307,10 @@ def _build_instrument(
             rows = [[*astuple(span)[:4], span.limit, tick] for span in found]
             path.write_text(json.dumps({"speculative": target.speculative, "spans": rows}))
     counts = [[0, 0] for _ in targets]
-    gaps = [min_timer_delay_ns(t.strategy, t.latency_ns) for t in targets]  # once per view
     for f in trade_files:
         table = pq.read_table(f)
         ts = table["ts_init"].to_numpy()
-        for target, cut, count, gap_ns in zip(targets, windows, counts, gaps, strict=True):
+        for target, cut, count in zip(targets, windows, counts, strict=True):
             count[0] += table.num_rows
             part = table
             if cut is not None:
@@ -330,18 +319,15 @@ def _build_instrument(
                     continue
                 part = table.filter(pa.array(mask))
             count[1] += part.num_rows
-            _write_trades(part, target, f.parent.relative_to(catalog), instrument_id, gap_ns)
+            _write_trades(part, target, f.parent.relative_to(catalog))
     return [
         (trades_in, kept, len(cut) if cut is not None else -1)
         for (trades_in, kept), cut in zip(counts, windows, strict=True)
     ]
 
 
-def _write_trades(
-    table: pa.Table, target: _Target, folder: Path, instrument_id: str, gap_ns: int
-) -> None:
-    """A file of kept prints without aggressors, and its heartbeats (clock twin): one ns before
-    each print more than ``gap_ns`` after the previous one."""
+def _write_trades(table: pa.Table, target: _Target, folder: Path) -> None:
+    """A file of kept prints without aggressors."""
     table = _neutral(table)
     first = int(pc.min(table["ts_init"]).as_py())
     last = int(pc.max(table["ts_init"]).as_py())
@@ -349,12 +335,6 @@ def _write_trades(
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, row_group_size=ROWS_PER_GROUP)
     assert interval_of(path) == (first, last)
-    beats = heartbeats_table(table, instrument_id, gap_ns)
-    ts = beats["ts_init"].to_numpy()
-    clock = path.parent.parent / clock_instrument_id(instrument_id)
-    beats_path = clock / file_name(int(ts[0]), int(ts[-1]))
-    beats_path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(beats, beats_path)
 
 
 def _workers(catalog: Path, instrument_ids: list[str], workers: int | None) -> int:

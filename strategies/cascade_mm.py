@@ -105,6 +105,7 @@ from liqcascade.strategies.order_prices import entry_price
 from liqcascade.strategies.order_prices import order_quantity
 from liqcascade.strategies.position_exits import PositionExits
 from liqcascade.strategies.restart_adoption import RestartAdoption
+from liqcascade.strategies.settled_timers import set_alert
 
 NS_PER_S = 1_000_000_000
 NO_AGGRESSOR = AggressorSide.NO_AGGRESSOR
@@ -444,7 +445,8 @@ class CascadeMarketMaker(Strategy):
         now = self.clock.timestamp_ns()
         self.trade.entry_submitted_ns = now
         self.orders.submit(order, self.exits.native_stop_params(price))
-        self.clock.set_time_alert_ns(
+        set_alert(
+            self.clock,
             self._timer_entry,
             now + int(self.config.entry_timeout_s * NS_PER_S),
             self._on_entry_timeout,
@@ -530,7 +532,8 @@ class CascadeMarketMaker(Strategy):
 
     def _retry_later(self, action: Callable[[], object]) -> None:
         self._cancel_timer(self._timer_close_retry)
-        self.clock.set_time_alert_ns(
+        set_alert(
+            self.clock,
             self._timer_close_retry,
             self.clock.timestamp_ns() + int(self.config.close_retry_s * NS_PER_S),
             lambda _: action(),
@@ -559,7 +562,8 @@ class CascadeMarketMaker(Strategy):
         fill_px = event.last_px.as_decimal()
         if self.trade.first_fill_ns is None:
             self.trade.first_fill_ns = event.ts_event
-            self.clock.set_time_alert_ns(
+            set_alert(
+                self.clock,
                 self._timer_hold,
                 event.ts_event + int(self.config.max_hold_s * NS_PER_S),
                 self._on_max_hold,

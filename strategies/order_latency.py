@@ -17,6 +17,8 @@ from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
+from liqcascade.strategies.settled_timers import set_alert
+
 
 class DelayedOrders:
     """
@@ -54,8 +56,8 @@ class DelayedOrders:
             return
         name = self._timer(order)
         self._pending[name] = (order, params)
-        host.clock.set_time_alert_ns(
-            name, host.clock.timestamp_ns() + self._latency_ns, self._on_latency_elapsed
+        set_alert(
+            host.clock, name, host.clock.timestamp_ns() + self._latency_ns, self._on_latency_elapsed
         )
 
     def _on_latency_elapsed(self, event: TimeEvent) -> None:

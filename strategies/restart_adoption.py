@@ -34,6 +34,7 @@ from liqcascade.strategies.cascade_state import TIMEOUT
 from liqcascade.strategies.cascade_state import TradeState
 from liqcascade.strategies.order_prices import BUY
 from liqcascade.strategies.order_prices import SELL
+from liqcascade.strategies.settled_timers import set_alert
 
 if TYPE_CHECKING:
     from liqcascade.strategies.cascade_mm import CascadeMarketMaker
@@ -180,7 +181,7 @@ class RestartAdoption:
             host.events.write(now, "entry_expired_offline", host.symbol, order_id=order_id)
             host._cancel(entry)
         else:
-            host.clock.set_time_alert_ns(host._timer_entry, deadline, host._on_entry_timeout)
+            set_alert(host.clock, host._timer_entry, deadline, host._on_entry_timeout)
 
     def _adopt_position(self, position: Position, exits: list[Order], now: int) -> None:
         host, trade = self.host, self.host.trade
@@ -195,7 +196,7 @@ class RestartAdoption:
             host._close_at_market(TIMEOUT)
             return
         self._adopt_exits(position, exits)
-        host.clock.set_time_alert_ns(host._timer_hold, deadline, host._on_max_hold)
+        set_alert(host.clock, host._timer_hold, deadline, host._on_max_hold)
 
     def _adopt_exits(self, position: Position, exits: list[Order]) -> None:
         """Keep one take-profit and one stop of those working (cancel extras: an older session

@@ -83,8 +83,7 @@ def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, d
 
 def data_configs(spec: RunSpec, view: Path) -> list[Any]:
     """
-    System A's data: per symbol, the view's trades, the heartbeats (trades of the symbol's
-    clock twin, :mod:`liqcascade.backtests.heartbeat`) and the liquidations.
+    System A's data: per symbol, the view's trades and the liquidations.
 
     Liquidations are custom data: their ``BacktestDataConfig`` needs the ``client_id`` the
     strategy subscribes with (``liquidation_client_id``), or the framework refuses the config.
@@ -92,23 +91,21 @@ def data_configs(spec: RunSpec, view: Path) -> list[Any]:
     from nautilus_trader.backtest.config import BacktestDataConfig
     from nautilus_trader.model.data import TradeTick
 
-    from liqcascade.backtests.heartbeat import clock_instrument_id
     from liqcascade.data_loaders.liquidation import LiquidationData
 
     data = []
     bounds = {"start_time": spec.start, "end_time": spec.end}
     for symbol in spec.symbols:
         instrument_id = instrument_id_for(symbol)
-        for trades_of in (instrument_id, clock_instrument_id(instrument_id)):
-            if (view / "data" / TRADES.directory / trades_of).exists():
-                data.append(
-                    BacktestDataConfig(
-                        catalog_path=str(view),
-                        data_cls=TradeTick,
-                        instrument_id=trades_of,
-                        **bounds,
-                    )
+        if (view / "data" / TRADES.directory / instrument_id).exists():
+            data.append(
+                BacktestDataConfig(
+                    catalog_path=str(view),
+                    data_cls=TradeTick,
+                    instrument_id=instrument_id,
+                    **bounds,
                 )
+            )
         data.append(
             BacktestDataConfig(
                 catalog_path=str(view),
