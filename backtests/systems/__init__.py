@@ -167,11 +167,22 @@ def unregister_system(name: str) -> None:
 
 
 def find_system(name: object) -> System | None:
-    """The system registered as ``name``; ``None`` if there is none."""
+    """
+    The system registered as ``name``; ``None`` if there is none.
+
+    Raises
+    ------
+    ConfigError
+        If its registered path cannot be imported.
+
+    """
     path = _REGISTRY.get(name) if isinstance(name, str) else None
     if path is None:
         return None
-    system = resolve_path(path)
+    try:
+        system = resolve_path(path)
+    except (ImportError, AttributeError) as e:  # a plugin's system: say which, not a traceback
+        raise ConfigError(f"system {name!r} is registered as {path!r}, which fails: {e}") from e
     if not isinstance(system, System) or system.name != name:
         raise TypeError(f"{path} is not the System {name!r}")
     return system

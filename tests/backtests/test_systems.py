@@ -104,6 +104,21 @@ def test_a_system_must_be_registered_and_is_named_by_its_key(
         load_node_spec("paper", ['node.system="nope"'])
 
 
+@pytest.mark.parametrize(
+    "path", ["tests.backtests.no_such_module:SYSTEM", "tests.backtests.toy_system:NO_SUCH"]
+)
+def test_a_registered_system_that_cannot_be_imported_is_a_config_error_naming_it(
+    small_catalog: Path, tmp_path: Path, path: str
+) -> None:
+    register_system("broken", path)
+    try:
+        config = _toy_config(tmp_path, small_catalog)
+        with pytest.raises(ConfigError, match=rf"system 'broken' is registered as '{path}'"):
+            load_runs(config, ["run.system=broken"])
+    finally:
+        unregister_system("broken")
+
+
 def test_running_any_system_s_backtest_imports_nothing_of_live() -> None:
     """Systems name their live half by import path: the backtests never import ``live``."""
     script = (
