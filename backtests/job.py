@@ -95,6 +95,8 @@ def run_job(
     else:
         header += f"maker {base.venue.maker_fee_bps} bps, taker {base.venue.taker_fee_bps} bps, "
     header += f"latency {base.venue.latency_ms} ms"
+    if base.strategy_file is not None:
+        header += f"\nstrategy parameters: {base.strategy_file}"
     if base.prices:  # results on another venue's prices must say so
         from liqcascade.backtests.price_mapping import describe
 

@@ -86,6 +86,9 @@ class RunSpec:
     #: Explicit cross-venue prices: symbol -> market whose counterpart's trades price it
     #: (``[run.prices]``, see ``backtests/price_mapping.py``). Empty: every venue its own.
     prices: dict[str, str] = field(default_factory=dict)
+    #: The strategy file the parameters came from (``run.strategy``, else the system's file
+    #: beside the run file, else the shipped one).
+    strategy_file: Path | None = None
     #: Whether the framework analyses the run at its end (its post-run statistics, which the
     #: tearsheet shows). Not a config key: a sweep turns it off, because its rows come from the
     #: event logs and the analysis cost about a tenth of each run.
@@ -186,6 +189,7 @@ def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
         tree["strategy"] = tomllib.loads(strategy_path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"run.strategy: cannot read {strategy_path}: {e}") from e
+    run["strategy"] = str(strategy_path)  # which file it was, said in every report's header
     for key, value in pairs:
         if key.startswith("strategy."):
             set_key(tree, key, value)
@@ -292,6 +296,7 @@ def resolve(tree: dict[str, Any], name: str | None = None) -> RunSpec:
         skipped=tuple(skipped),
         framework_log=_get(run, "framework_log", str, "file", "run"),
         prices=_prices(run, symbols),
+        strategy_file=Path(run["strategy"]) if "strategy" in run else None,
     )
     if spec.framework_log not in ("file", "off"):
         raise ConfigError(

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from liqcascade.backtests import trade_windows
 from liqcascade.backtests.execution_view import build_execution_view
@@ -13,6 +14,8 @@ from liqcascade.backtests.run_config import ConfigError
 from liqcascade.backtests.run_config import load_runs
 from liqcascade.backtests.runner import decision_events
 from liqcascade.backtests.runner import run_spec
+from liqcascade.cli import main
+from liqcascade.configs import shipped_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "backtest_sample.toml"
 
@@ -156,6 +159,30 @@ def test_scenarios_apply_their_overrides() -> None:
     assert "trading_hours" not in base.strategies["ETHUSDT"]
     assert maker0.strategies["BTCUSDT"]["take_profit"] == 0.005  # BTC's own parameters
     assert base.strategies["ETHUSDT"]["take_profit"] == 0.0015
+
+
+def test_the_strategy_file_used_is_named_whichever_way_it_was_found(
+    small_catalog: Path, tmp_path: Path
+) -> None:
+    """``run.strategy``, else the system's file beside the run file, else the shipped one -
+    and ``liqcascade backtest`` says which in its header."""
+    run = tmp_path / "mine.toml"
+    run.write_text(f'[run]\ncatalog = "{small_catalog}"\nsymbols = ["ETHUSDT"]\n')
+    assert load_runs(run)[0].strategy_file == shipped_config("cascade_mm.toml")
+    beside = tmp_path / "cascade_mm.toml"
+    beside.write_text(shipped_config("cascade_mm.toml").read_text())
+    assert load_runs(run)[0].strategy_file == beside
+    named = tmp_path / "other.toml"
+    named.write_text(beside.read_text())
+    assert load_runs(run, [f"run.strategy={named}"])[0].strategy_file == named
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["backtest", "--config", str(run), "--no-scenarios", "--no-charts", f"run.output={out}"],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"strategy parameters: {beside}" in result.output
+    assert f"strategy parameters: {beside}" in (out / "latest" / "summary.txt").read_text()
 
 
 def test_btc_is_skipped_unless_maker_is_zero_and_the_run_says_why() -> None:
