@@ -6,7 +6,9 @@ trading, no management of an open position, and a process that looks alive. The
 :class:`Supervisor` turns that - and a trader or strategy that stops while the process runs -
 into a :class:`NodeFailedError`: the node is stopped, the reason is logged and alerted, and the
 command exits non-zero so that systemd (``Restart=on-failure``, see ``deploy/``) or Docker
-restarts it with backoff.
+restarts it with backoff. So does the framework's own shutdown command (``ShutdownSystem``,
+sent by an engine whose queue raised: the nodes set ``graceful_shutdown_on_exception``): the
+kernel then stops like after Ctrl-C, and only the command tells the two apart.
 
 Every second, on the node's own loop, it also
 
@@ -28,11 +30,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nautilus_trader.common.messages import ShutdownSystem
+
 from liqcascade.live.alerts import Alerts
 from liqcascade.live.controls import HaltFile
 from liqcascade.live.controls import MaintenanceWindows
 from liqcascade.live.health import HealthServer
 from liqcascade.live.monitor import StatusMonitor
+
+#: Where the kernel listens for ``ShutdownSystem`` (nautilus_trader 1.231, ``system/kernel.py``).
+SHUTDOWN_TOPIC = "commands.system.shutdown"
 
 
 class NodeFailedError(RuntimeError):
@@ -98,10 +105,18 @@ class Supervisor:
         self._down_alerted = False
         self._refused: set[str] = set()
         self._next_maintenance = 0.0
+        built.node.kernel.msgbus.subscribe(SHUTDOWN_TOPIC, self._on_shutdown_command)
 
     @property
     def node(self) -> Any:
         return self.built.node
+
+    def _on_shutdown_command(self, command: ShutdownSystem) -> None:
+        """The framework stops the node for a reason of its own: a failure, not an orderly stop."""
+        if self.failure is None and not self._stopping():
+            self.failure = f"the framework shut the node down: {command.reason}"
+            self.node.kernel.logger.error(f"Supervisor: {self.failure} (exit non-zero)")
+            self.alerts.send("node_failed", self.failure)
 
     def _fail(self, reason: str, kind: str = "startup_failed") -> None:
         self.failure = reason

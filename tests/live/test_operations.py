@@ -132,6 +132,53 @@ def test_a_node_that_cannot_connect_exits_non_zero_and_alerts(
     assert kinds[-1] == "session_stop"
 
 
+def test_an_exception_in_an_engine_queue_stops_the_node_alerts_and_exits_non_zero(
+    tmp_path: Path, server: BybitServer, alerts: AlertReceiver
+) -> None:
+    """A bug raising inside the framework's data queue (here the strategy's ``on_data``, made to
+    raise in the node's own process) stops the node through the framework's shutdown command:
+    the supervisor alerts and the command exits 3, with its session closed. Not the framework's
+    default ``os._exit(1)`` (no alert, nothing saved), and not the silent exit 0 of a stop
+    mistaken for Ctrl-C."""
+    script = (
+        "import sys\n"
+        "from liqcascade.cli import main\n"
+        "from liqcascade.strategies.cascade_mm import CascadeMarketMaker\n"
+        "def on_data(self, data):\n"
+        "    raise RuntimeError('a bug in on_data')\n"
+        "CascadeMarketMaker.on_data = on_data\n"
+        "main(sys.argv[1:])\n"
+    )
+    args = [sys.executable, "-c", script, "paper", "--config", str(PAPER)]
+    env = _env(**{ALERT_URLS_ENV: alerts.url})
+    process = subprocess.Popen(
+        [*args, *overrides(server, tmp_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Liquidations until the running strategy gets one (before RUNNING they are not handed on).
+        while process.poll() is None and time.monotonic() < deadline:
+            if server.subscribers("allLiquidation.ETHUSDT"):
+                server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Buy", 1, 2000)])
+            time.sleep(0.3)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, stderr[-3000:]
+    assert "node failed: the framework shut the node down" in stderr
+    assert "a bug in on_data" in stderr
+    assert any("node_failed" in t for t in alerts.titles())
+    (session,) = (tmp_path / "sessions").iterdir()
+    stop = read_events(session / "events-node.jsonl")[-1]
+    assert stop["event"] == "session_stop" and "a bug in on_data" in stop["failure"]
+
+
 def test_systemd_unit_restarts_on_failure() -> None:
     unit = (ROOT / "deploy" / "liqcascade-live.service").read_text()
     assert "Restart=on-failure" in unit and "RestartSec=" in unit
