@@ -24,7 +24,6 @@ import time
 from collections.abc import Awaitable
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from nautilus_trader.model.enums import OrderStatus
@@ -35,6 +34,7 @@ from liqcascade.data_loaders.bybit import MessageError
 from liqcascade.data_loaders.bybit import parse_trade_message
 from liqcascade.live.factories import PaperExecutionClient
 from liqcascade.live.liquidation_client import BybitLiquidationDataClient
+from liqcascade.live.monitor import liquidation_client_of
 from liqcascade.live.node import BuiltNode
 from liqcascade.live.node import ConfigError
 from liqcascade.live.node import MainnetNotConfirmedError
@@ -105,15 +105,29 @@ async def wait_for(
         await asyncio.sleep(0.01)
 
 
-def _startup_state(node: Any) -> str:
-    """Which start-up step of the kernel a node is stuck at (the trader starts after all)."""
-    kernel = node.kernel
-    return (
+def _startup_state(built: BuiltNode) -> str:
+    """Which start-up step of the kernel a node is stuck at (the trader starts after all), the
+    liquidation client's connection counters and the node log's last warnings and errors."""
+    kernel = built.node.kernel
+    state = (
         f"data connected={kernel.data_engine.check_connected()}, "
         f"exec connected={kernel.exec_engine.check_connected()}, "
         f"portfolio initialized={kernel.portfolio.initialized}, "
         f"trader={kernel.trader.state}"
     )
+    with contextlib.suppress(Exception):
+        client = liquidation_client_of(built.node)
+        task = client._stream._run_task
+        state += f"; feed {client.stats()}; websocket task {task!r}"
+    logs = sorted(built.session_dir.glob("*.log"))
+    if logs:
+        lines = [
+            line
+            for line in logs[-1].read_text().splitlines()
+            if "[WARN" in line or "[ERROR" in line
+        ]
+        state += "\nlast warnings and errors:\n" + "\n".join(lines[-15:])
+    return state
 
 
 def run_paper(
@@ -134,7 +148,7 @@ def run_paper(
             lambda: all(s.is_running for s in built.strategies.values()),
             "strategies",
             60.0,
-            lambda: _startup_state(built.node),
+            lambda: _startup_state(built),
         )
         await wait_for(lambda: all(server.subscribers(t) for t in TOPICS), "subscriptions")
 
