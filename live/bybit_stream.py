@@ -158,7 +158,8 @@ class StreamSettings:
     request_ids : bool
         Tag subscribe requests with a ``req_id`` (which ties a refusal to its topics, so refused
         topics can be retried and are never reported as subscribed). Without it a refusal is
-        counted and logged only.
+        counted and logged only, and nothing is ever acknowledged: stall detection, which starts
+        once the heartbeat topic is acknowledged, is off too.
 
     """
 

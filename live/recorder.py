@@ -42,11 +42,24 @@ processes merging the same day file would race.
 
 Connection
 ----------
-:class:`~liqcascade.live.bybit_stream.BybitPublicStream`, the live data client's connection:
-``{"op":"ping"}`` every 20 s, a connection silent for ``pong_timeout_s`` after a ping is
-replaced, reconnection with exponential backoff (0.5 s doubling to 30 s, jittered, reset once a
-connection opens), every topic resubscribed after a reconnection. Malformed messages are logged
-(throttled), counted and skipped; nothing a peer sends stops the recorder.
+:class:`~liqcascade.live.bybit_stream.BybitPublicStream`, the live data client's connection, with
+the same mechanisms (nothing of it is re-implemented here):
+
+* ``{"op":"ping"}`` every 20 s; a connection silent for ``pong_timeout_s`` after a ping is
+  replaced.
+* Stalls: the always-busy ``heartbeat_topic`` (``tickers.<first symbol>``, pushed every 100 ms)
+  rides on the same connection; no push of any topic for ``stall_timeout_s`` (5 s) replaces the
+  connection although pongs still arrive (counted in ``stalls``). Without it a connection that
+  answers pings but stopped pushing would record nothing, silently, for days. Heartbeat pushes
+  are never recorded: neither catalog rows nor raw lines.
+* Subscribe requests are Bybit's ``{"req_id": "1", "op": "subscribe", "args": [...]}``: the
+  ``req_id`` ties a refusal to its topics, which are retried alone with doubling backoff
+  (``refusal_retry_initial_s`` to ``refusal_retry_max_s``), listed in ``refused_topics`` and the
+  status line meanwhile, and never reported as ``subscribed``.
+* Reconnection with exponential backoff (0.5 s doubling to 30 s, jittered, reset once a
+  connection opens), every topic resubscribed after a reconnection.
+* Malformed messages are logged (throttled), counted and skipped; nothing a peer sends stops the
+  recorder.
 
 ``orderbook.1`` best bid/ask is not recorded: the catalog writer has no quote-tick table yet.
 
@@ -145,8 +158,9 @@ class BybitRecorder:
         self._stop_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream = BybitPublicStream(
-            # Fixed topics, sent as Bybit's plain {"op","args"}: a refusal is counted and logged.
-            StreamSettings.of(config, request_ids=False),
+            # As the live data client: requests carry a req_id (a refused topic is retried and
+            # never reported as subscribed); the heartbeat topic replaces a stalled connection.
+            StreamSettings.of(config),
             on_push=self._on_push,
             clock_ns=self._receipt_ns,
             log=StdLog(log),
@@ -191,7 +205,8 @@ class BybitRecorder:
             f" trades={s.trades} last_liquidation_age={age} rows_buffered={s.rows_buffered}"
             f" rows_flushed={s.rows_flushed} flushes={s.flushes}"
             f" flush_failures={s.flush_failures} malformed={s.malformed} unknown={s.unknown}"
-            f" raw_lines={s.raw_lines}"
+            f" raw_lines={s.raw_lines} stalls={s.stalls}"
+            + (f" REFUSED={','.join(s.refused_topics)}" if s.refused_topics else "")
         )
 
     def request_stop(self) -> None:

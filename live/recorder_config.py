@@ -42,6 +42,20 @@ class RecorderConfig:
 subscribe_batch, max_message_bytes
         The connection rules, as in :class:`~liqcascade.live.bybit_stream.StreamSettings`
         (Bybit's recommended 20 s ping by default).
+    heartbeat_topic : str | None
+        An always-busy topic subscribed on the same connection (``{symbol}`` = the first
+        symbol; Bybit pushes linear ``tickers`` every 100 ms), never recorded. Pongs only prove
+        the socket; this proves that pushes still flow while liquidations are quiet. ``None``
+        disables stall detection.
+    stall_timeout_s : float
+        No push of any topic for this long, while the heartbeat topic is acknowledged, means
+        the server stopped delivering: the connection is replaced (every topic resubscribed)
+        although pongs still arrive. Counted in ``stalls``.
+    refusal_retry_initial_s, refusal_retry_max_s : float
+        A subscription Bybit refuses (tied to its topics by the request's ``req_id``) is retried
+        alone after ``refusal_retry_initial_s``, doubling up to ``refusal_retry_max_s``;
+        meanwhile it is listed in ``refused_topics`` (and the status line), not in
+        ``subscribed``.
     specs_path : Path
         Instrument specs (tick and lot sizes of the trade tables).
     skip_block_trades : bool
@@ -64,6 +78,11 @@ subscribe_batch, max_message_bytes
     open_timeout_s: float = 10.0
     subscribe_batch: int = 10
     max_message_bytes: int = 2**22
+    # The live data client's defaults (BybitLiquidationClientConfig, configs/paper.toml).
+    heartbeat_topic: str | None = "tickers.{symbol}"
+    stall_timeout_s: float = 5.0
+    refusal_retry_initial_s: float = 1.0
+    refusal_retry_max_s: float = 60.0
     specs_path: Path = DEFAULT_SPECS_PATH
     skip_block_trades: bool = True
 
@@ -83,10 +102,26 @@ subscribe_batch, max_message_bytes
             "open_timeout_s",
             "subscribe_batch",
             "max_message_bytes",
+            "stall_timeout_s",
+            "refusal_retry_initial_s",
+            "refusal_retry_max_s",
         )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.heartbeat_topic is not None:
+            try:
+                heartbeat = self.heartbeat_topic.format(symbol=self.symbols[0])
+            except (KeyError, IndexError, ValueError) as e:
+                raise ValueError(
+                    f"heartbeat_topic {self.heartbeat_topic!r}: only {{symbol}} may be filled in"
+                ) from e
+            # The stream never hands heartbeat pushes on: a recorded topic would go unrecorded.
+            if heartbeat.startswith((LIQUIDATION_TOPIC, TRADE_TOPIC)):
+                raise ValueError(
+                    f"heartbeat_topic {self.heartbeat_topic!r} is a recorded topic: its pushes "
+                    "would never be recorded (use an always-busy topic such as tickers.{symbol})"
+                )
 
     @property
     def topics(self) -> list[str]:

@@ -225,23 +225,22 @@ def test_records_exactly_what_was_pushed(
         "SOLUSDT", [liquidation_event("SOLUSDT", "Sell", "100", "181.5", t_ms)]
     )
     wait_until(lambda: running.stats().rows_flushed == 6, "a flush of all six rows")
+    wait_until(lambda: len(running.stats().subscribed) == 5, "every acknowledgement")
+    subscribed = running.stats().subscribed
     stats = running.stop()
 
     assert (stats.liquidations, stats.trades, stats.malformed, stats.unknown) == (3, 3, 0, 0)
     assert stats.rows_buffered == 0 and stats.flush_failures == 0
     assert stats.subscribe_errors == 0 and stats.connect_failures == 0
-    # One subscribe request, Bybit-exact, for both topics of both symbols.
-    assert server.received_messages("subscribe") == [
-        {
-            "op": "subscribe",
-            "args": [
-                "allLiquidation.ETHUSDT",
-                "publicTrade.ETHUSDT",
-                "allLiquidation.SOLUSDT",
-                "publicTrade.SOLUSDT",
-            ],
-        }
+    # Bybit-exact requests: one for both topics of both symbols, then the heartbeat topic on its
+    # own; each req_id ties Bybit's answer (and a refusal) to its topics.
+    subscribes = [r.raw for r in server.received if r.message and r.message["op"] == "subscribe"]
+    assert subscribes == [
+        '{"req_id":"1","op":"subscribe","args":["allLiquidation.ETHUSDT","publicTrade.ETHUSDT",'
+        '"allLiquidation.SOLUSDT","publicTrade.SOLUSDT"]}',
+        '{"req_id":"2","op":"subscribe","args":["tickers.ETHUSDT"]}',
     ]
+    assert subscribed == tuple(sorted([*cfg.topics, "tickers.ETHUSDT"]))
 
     root = cfg.catalog
     long_liq, short_liq = liquidations(root, ETH)
@@ -389,6 +388,7 @@ def test_silent_connection_is_replaced(
         ping_interval_s=0.2,
         pong_timeout_s=0.2,
         reconnect_initial_s=0.05,
+        heartbeat_topic=None,  # its pushes would keep a connection without pongs alive
     )
     running = start_recorder(cfg)
     wait_until(lambda: running.stats().pongs >= 1, "a pong")
@@ -400,6 +400,107 @@ def test_silent_connection_is_replaced(
     stats = running.stop()
     assert stats.pings >= 2
     assert server.subscribe_count("allLiquidation.ETHUSDT") >= 2
+
+
+def test_a_feed_that_stops_pushing_while_pongs_continue_is_replaced(
+    server: BybitServer, tmp_path: Path, start_recorder: Callable
+) -> None:
+    """The server answers every ping but pushes nothing (not even tickers): the connection is
+    replaced within stall_timeout_s and recording goes on, the held-back trade included."""
+    stall_timeout_s = 0.6
+    cfg = config(
+        server,
+        tmp_path,
+        symbols=("ETHUSDT",),
+        ping_interval_s=0.2,
+        stall_timeout_s=stall_timeout_s,
+        reconnect_initial_s=0.05,
+    )
+    running = start_recorder(cfg)
+    wait_until(lambda: "tickers.ETHUSDT" in running.stats().subscribed, "the heartbeat topic")
+    server.stalled = True
+    stalled_at = time.monotonic()
+    server.push_trades("ETHUSDT", [("Buy", "1", "2500")])  # held back by the stalled server
+    pongs = running.stats().pongs
+    wait_until(lambda: running.stats().stalls >= 1, "stall detection")
+    replaced_after_s = time.monotonic() - stalled_at
+    assert running.stats().pongs > pongs  # the socket answered all along
+    server.stalled = False
+    wait_until(lambda: running.stats().rows_flushed == 1, "the held-back trade")
+    server.push_trades("ETHUSDT", [("Sell", "2", "2501")])
+    wait_until(lambda: running.stats().rows_flushed == 2, "a trade after the replacement")
+    stats = running.stop()
+
+    # The last ticker came at most 100 ms before the stall; the watchdog looks every 0.25 s.
+    assert replaced_after_s < stall_timeout_s + 0.5
+    assert stats.stalls >= 1 and stats.reconnects >= 1
+    assert server.subscribe_count("publicTrade.ETHUSDT") >= 2  # resubscribed
+    assert [str(t.price) for t in trades(cfg.catalog)] == ["2500.00", "2501.00"]
+
+
+def test_a_refused_topic_is_retried_and_recorded_once_accepted(
+    server: BybitServer, tmp_path: Path, start_recorder: Callable
+) -> None:
+    topic = "allLiquidation.ETHUSDT"
+    server.refuse_topic(topic, 2)  # the first request (both topics) and the first retry
+    cfg = config(
+        server,
+        tmp_path,
+        symbols=("ETHUSDT",),
+        refusal_retry_initial_s=0.3,
+        refusal_retry_max_s=1.0,
+    )
+    server.push_liquidations("ETHUSDT", [liquidation_event("ETHUSDT", "Buy", 4, 2500)])
+    running = start_recorder(cfg)
+    wait_until(lambda: topic in running.stats().refused_topics, "the refusal")
+    while_refused = running.stats()
+    status = running.recorder.status_line()
+    wait_until(lambda: topic in running.stats().subscribed, "the accepted retry")
+    wait_until(lambda: running.stats().rows_flushed == 1, "the liquidation")
+    stats = running.stop()
+
+    assert topic not in while_refused.subscribed  # never reported as subscribed while refused
+    assert f"REFUSED={topic}" in status
+    assert stats.subscribe_errors == 2 and stats.refused_topics == ()
+    assert [(d.side, d.quantity) for d in liquidations(cfg.catalog)] == [(LONG, 4.0)]
+    # Each retry alone, with its own req_id, after a doubling delay (0.3 s, then 0.6 s).
+    tries = [r for r in server.received if r.message and r.message.get("args") == [topic]]
+    assert [r.message["op"] for r in tries] == ["subscribe", "subscribe"]
+    assert len({r.message["req_id"] for r in tries}) == 2
+    assert (tries[1].ts_ns - tries[0].ts_ns) / 1e9 >= 0.55
+
+
+def test_heartbeat_pushes_are_never_recorded(
+    server: BybitServer, tmp_path: Path, start_recorder: Callable
+) -> None:
+    cfg = config(server, tmp_path, symbols=("ETHUSDT",))
+    running = start_recorder(cfg)
+    wait_until(lambda: "tickers.ETHUSDT" in running.stats().subscribed, "the heartbeat topic")
+    received = running.stats().messages
+    wait_until(lambda: running.stats().messages >= received + 10, "ten tickers (100 ms each)")
+    server.push_trades("ETHUSDT", [("Buy", "1", "2500")])
+    wait_until(lambda: running.stats().rows_flushed == 1, "the trade")
+    wait_until(lambda: "2500" in raw_text(tmp_path), "its raw line")
+    stats = running.stop()
+
+    # Neither recorded nor counted as unknown or malformed...
+    assert (stats.trades, stats.liquidations, stats.unknown, stats.malformed) == (1, 0, 0, 0)
+    # ...nor written as raw lines: every line is the trade or a control reply.
+    assert "tickers" not in raw_text(tmp_path)
+    assert stats.messages >= stats.raw_lines + 10
+    assert sorted(p.name for p in (cfg.catalog / "data").iterdir()) == [
+        "crypto_perpetual",
+        "trade_tick",
+    ]
+
+
+def test_heartbeat_topic_must_not_be_a_recorded_topic(tmp_path: Path) -> None:
+    for topic, message in (
+        ("publicTrade.{symbol}", "a recorded topic"),
+        ("tickers.{sym}", "only {symbol}"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            RecorderConfig(symbols=("ETHUSDT",), catalog=tmp_path, heartbeat_topic=topic)
 
 
 def test_failed_catalog_write_keeps_rows_for_the_next_flush(
