@@ -1,6 +1,8 @@
 """``liqcascade walk-forward``: choose on the past, trade the next days, repeat.
 
-The run config's ``[walk_forward]`` table cuts its data span into folds of whole UTC days::
+The run config's ``[walk_forward]`` table cuts its data span (as the run's system measures it,
+``System.data_span``: System A's trades and liquidations, System B's bars) into folds of whole
+UTC days::
 
     [walk_forward]
     train_days = 3
@@ -36,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from liqcascade.backtests.run_config import ConfigError
+from liqcascade.backtests.run_config import RunSpec
 from liqcascade.backtests.run_config import load_raw
 from liqcascade.backtests.run_config import load_runs
 from liqcascade.backtests.sweep import ResultStore
@@ -48,6 +51,7 @@ from liqcascade.backtests.sweep import screened_jobs
 from liqcascade.backtests.sweep import search
 from liqcascade.backtests.sweep import sweep_folder
 from liqcascade.backtests.sweep_space import SweepSpec
+from liqcascade.backtests.systems import get_system
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 #: Objectives that are rates (per day, per trade, annualised): comparable across window lengths.
@@ -147,6 +151,33 @@ def make_folds(spec: WalkForwardSpec, first_ns: int, last_ns: int) -> list[Fold]
     return folds
 
 
+def run_span(base: RunSpec) -> tuple[int, int]:
+    """
+    The span of the data the base run reads, as its system measures it (System A: trades and
+    liquidations; System B: bars), inside ``run.start``/``run.end``.
+
+    Raises
+    ------
+    ConfigError
+        If the system does not measure its span, or there is no data in it.
+
+    """
+    system = get_system(base.system)
+    if system.data_span is None:
+        raise ConfigError(
+            f"run.system: {system.label} ({system.name}) does not say which span its data "
+            "covers (System.data_span), so there are no folds to cut: no walk-forward"
+        )
+    first, last = system.data_span(base)
+    if first > last:  # bounds that leave out every row
+        raise ConfigError(
+            f"run.start/run.end: catalog {base.catalog} has no data of "
+            f"{', '.join(base.symbols)} between {base.start or 'the start'} and "
+            f"{base.end or 'the end'}"
+        )
+    return first, last
+
+
 @dataclass
 class WalkForwardOutcome:
     """A finished walk-forward: per-fold table, overall figures, where the files are."""
@@ -207,14 +238,11 @@ def run_walk_forward(
     echo: Callable[[str], None] = print,
 ) -> WalkForwardOutcome:
     """Run the walk-forward of a run config; write its report; return the outcome."""
-    from liqcascade.backtests.catalog_reads import data_span
-
     config = str(config)
     spec = load_sweep(config, overrides)
     wf = parse_walk_forward(load_raw(config, overrides).get("walk_forward"))
     base = load_runs(config, list(overrides), scenarios=False)[0]
-    first, last = data_span(base.catalog, base.symbols, base.start, base.end)
-    folds = make_folds(wf, first, last)
+    folds = make_folds(wf, *run_span(base))
     window = folds[0].train_window
     settings = spec.settings() if spec.mode != "guided" else []
     check_settings(config, [*overrides, *window], spec, settings)
