@@ -43,6 +43,7 @@ from liqcascade.backtests.run_config import load_raw
 from liqcascade.backtests.run_config import load_runs
 from liqcascade.backtests.sweep import ResultStore
 from liqcascade.backtests.sweep import SettingPool
+from liqcascade.backtests.sweep import check_data_first
 from liqcascade.backtests.sweep import check_settings
 from liqcascade.backtests.sweep import load_sweep
 from liqcascade.backtests.sweep import ranked
@@ -246,6 +247,9 @@ def run_walk_forward(
     window = folds[0].train_window
     settings = spec.settings() if spec.mode != "guided" else []
     check_settings(config, [*overrides, *window], spec, settings)
+    # A test run starts cold (see above): every window must hold the system's warm-up.
+    windows = {tuple(w): None for f in folds for w in (f.train_window, f.test_window)}
+    check_data_first(config, overrides, settings, list(windows))
     folder = out or sweep_folder(config, overrides)
     store = ResultStore(folder, echo)
     pool = SettingPool(config, overrides, store, progress, echo)

@@ -500,9 +500,26 @@ def test_system_b_data_span_is_its_bars_inside_run_start_and_end(
             "run.start/run.end: catalog {catalog} has no data of ETHUSDT, SOLUSDT between "
             "2030-01-01 and the end",
         ),
+        # Every fold's test run starts cold: a window shorter than a setting's warm-up (day 1
+        # has 23 bars; min_history = 22 needs 24) is named before any run, not a Ray traceback.
+        (
+            "crash_reversion",
+            "bar_market",
+            ["strategy.strategy.min_history=22"],
+            "run.start=2023-01-01T00:00:00Z run.end=2023-01-01T23:59:59.999999Z "
+            "strategy.strategy.hold_bars=1: run.start/run.end: rules = 'trailing' need more "
+            "than 23 bars",
+        ),
+        # The same for a sweep of System B: its data is checked before Ray starts.
+        (
+            "crash_reversion",
+            "bar_market",
+            ["--sweep", "strategy.strategy.min_history=22", "run.end=2023-01-01T23:59:59Z"],
+            "strategy.strategy.hold_bars=1: run.start/run.end: rules = 'trailing' need more",
+        ),
     ],
 )
-def test_a_walk_forward_without_data_names_the_catalog_and_symbols(
+def test_a_search_without_data_names_the_catalog_and_symbols_before_it_starts(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     system: str,
@@ -516,7 +533,9 @@ def test_a_walk_forward_without_data_names_the_catalog_and_symbols(
     else:
         config = _config(tmp_path, path, GRID, WALK_FORWARD)
     out = tmp_path / "wf"
-    args = ["walk-forward", "--config", str(config), "--out", str(out), *overrides]
+    command = "sweep" if "--sweep" in overrides else "walk-forward"
+    overrides = [o for o in overrides if o != "--sweep"]
+    args = [command, "--config", str(config), "--out", str(out), *overrides]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert message.format(catalog=path) in result.output
