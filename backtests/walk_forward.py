@@ -16,6 +16,8 @@ an ordinary backtest with ``run.start``/``run.end`` overrides (``end`` one micro
 next window starts), so each figure equals ``liqcascade backtest`` of that setting and window.
 A test run starts cold, like any backtest that starts at ``run.start``: its detector knows no
 liquidation before the window (no information from the train days leaks in, none is needed).
+System B's rules likewise see no bar before the window, so every window must hold their warm-up:
+where the system asks for it, every setting's data is checked on every window before Ray starts.
 
 Reported: in-sample (the best train run) vs out-of-sample (its test run) per fold; overall,
 the mean in-sample figures against the stitched out-of-sample run (every test fold's trades
@@ -30,6 +32,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -152,6 +155,29 @@ def make_folds(spec: WalkForwardSpec, first_ns: int, last_ns: int) -> list[Fold]
     return folds
 
 
+def inside_run(folds: Sequence[Fold], start: str | None, end: str | None) -> list[Fold]:
+    """
+    The folds cut back to ``run.start``/``run.end``, so no window reads data the run config
+    leaves out: :func:`make_folds` counts a partial first or last day as a day, whose train
+    window then starts at ``run.start`` (not the midnight before) and whose test window ends
+    at ``run.end`` (not the midnight after).
+    """
+    from liqcascade.strategies.trading_gate import parse_utc
+
+    low = parse_utc(start) if start else None
+    high = parse_utc(end) + NS_PER_US if end else None  # a window ends 1 us after its run.end
+    return [
+        replace(
+            fold,
+            train_start_ns=max(fold.train_start_ns, low)
+            if low is not None
+            else fold.train_start_ns,
+            test_end_ns=min(fold.test_end_ns, high) if high is not None else fold.test_end_ns,
+        )
+        for fold in folds
+    ]
+
+
 def run_span(base: RunSpec) -> tuple[int, int]:
     """
     The span of the data the base run reads, as its system measures it (System A: trades and
@@ -243,7 +269,7 @@ def run_walk_forward(
     spec = load_sweep(config, overrides)
     wf = parse_walk_forward(load_raw(config, overrides).get("walk_forward"))
     base = load_runs(config, list(overrides), scenarios=False)[0]
-    folds = make_folds(wf, *run_span(base))
+    folds = inside_run(make_folds(wf, *run_span(base)), base.start, base.end)
     window = folds[0].train_window
     settings = spec.settings() if spec.mode != "guided" else []
     check_settings(config, [*overrides, *window], spec, settings)

@@ -412,27 +412,34 @@ def test_a_system_b_walk_forward_cuts_its_folds_from_the_bars(
     config = _crash_config(tmp_path, bar_market)
     out = tmp_path / "wf"
     args = ["walk-forward", "--config", str(config), "--out", str(out), "--no-progress"]
-    result = CliRunner().invoke(main, [*args, "--no-charts"])
+    bounds = ["run.start=2023-01-01T02:00:00Z", "run.end=2023-01-03T20:00:00Z"]
+    result = CliRunner().invoke(main, [*args, "--no-charts", *bounds])
     assert result.exit_code == 0, result.output
     folds = pd.read_csv(out / "walk_forward" / "folds.csv")
-    # The bars close from 2023-01-01 01:00 to 2023-01-04 00:00: three days, two folds.
-    assert list(folds["train_start"]) == ["2023-01-01 00:00:00+00:00", "2023-01-02 00:00:00+00:00"]
+    # The bars close from 2023-01-01 01:00 to 2023-01-04 00:00; inside the bounds, three
+    # (partial) days make two folds, whose windows stop at the bounds.
+    assert list(folds["train_start"]) == ["2023-01-01 02:00:00+00:00", "2023-01-02 00:00:00+00:00"]
     assert list(folds["test_start"]) == ["2023-01-02 00:00:00+00:00", "2023-01-03 00:00:00+00:00"]
     assert list(folds["param:strategy.strategy.hold_bars"]) == [1, 2]  # day 1's best, day 2's
     rows = _rows(out / "results.jsonl")
     assert len(rows) == 5  # 2 settings x 2 train days + day 3's test (day 2's is a train run)
-    for fold, (day, hold) in enumerate([("2023-01-02", 1), ("2023-01-03", 2)]):
-        overrides = [
-            f"run.start={day}T00:00:00Z",
-            f"run.end={day}T23:59:59.999999Z",
-            f"strategy.strategy.hold_bars={hold}",
-        ]
+    assert {tuple(r["overrides"][:2]) for r in rows} == {
+        ("run.start=2023-01-01T02:00:00Z", "run.end=2023-01-01T23:59:59.999999Z"),
+        ("run.start=2023-01-02T00:00:00Z", "run.end=2023-01-02T23:59:59.999999Z"),
+        ("run.start=2023-01-03T00:00:00Z", "run.end=2023-01-03T20:00:00Z"),
+    }
+    for fold, (day, end, hold) in enumerate(
+        [("2023-01-02", "2023-01-02T23:59:59.999999Z", 1), ("2023-01-03", bounds[1][8:], 2)]
+    ):
+        overrides = [f"run.start={day}T00:00:00Z", f"run.end={end}"]
+        overrides.append(f"strategy.strategy.hold_bars={hold}")
         (test,) = [r for r in rows if r["overrides"] == overrides]
+        assert test["base_overrides"] == bounds
         assert test["metrics"]["trades"] == 3 == folds.loc[fold, "oos_trades"]
         assert folds.loc[fold, "oos_objective"] == test["metrics"]["total_pnl"]
         assert folds.loc[fold, "oos_daily_return_pct"] == test["metrics"]["daily_return_pct"]
         # The fold's out-of-sample run is the plain backtest of its window and setting.
-        trades, daily = _plain_crash_backtest(config, overrides)
+        trades, daily = _plain_crash_backtest(config, [*bounds, *overrides])
         plain = [
             (t.symbol, pd.Timestamp(t.entry_utc).value, pd.Timestamp(t.exit_utc).value, t.pnl)
             for t in trades.itertuples()
