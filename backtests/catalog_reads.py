@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from liqcascade.backtests.errors import ConfigError
 from liqcascade.data_loaders.arrow_tables import fixed_to_float
 from liqcascade.data_loaders.catalog_writer import LIQUIDATIONS
 from liqcascade.data_loaders.catalog_writer import TRADES
@@ -23,7 +24,15 @@ from liqcascade.strategies.trading_gate import parse_utc
 def data_span(
     catalog: Path, symbols: tuple[str, ...], start: str | None, end: str | None
 ) -> tuple[int, int]:
-    """First and last ``ts_init`` the run covers (config bounds, else the catalog's data)."""
+    """
+    First and last ``ts_init`` a System A run covers (config bounds, else the catalog's data).
+
+    Raises
+    ------
+    ConfigError
+        If the catalog holds no trades or liquidations of ``symbols`` at all.
+
+    """
     firsts, lasts = [], []
     for symbol in symbols:
         for directory in (TRADES.directory, LIQUIDATIONS.directory):
@@ -34,8 +43,8 @@ def data_span(
                     firsts.append(interval[0])
                     lasts.append(interval[1])
     if not firsts:
-        raise ValueError(
-            f"catalog {catalog} has no trades or liquidations for {', '.join(symbols)}"
+        raise ConfigError(
+            f"run.catalog: {catalog} has no trades or liquidations for {', '.join(symbols)}"
         )
     first = max(min(firsts), parse_utc(start)) if start else min(firsts)
     last = min(max(lasts), parse_utc(end)) if end else max(lasts)

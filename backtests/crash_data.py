@@ -32,6 +32,8 @@ class BarCoverage:
     in_window: int
     first_ns: int | None  # first and last bar of the whole catalog
     last_ns: int | None
+    window_first_ns: int | None = None  # first and last bar inside the window
+    window_last_ns: int | None = None
 
 
 def _utc(ns: int | None) -> str:
@@ -54,6 +56,7 @@ def bar_coverage(
     hi = end_ns if end_ns is not None else 2**63
     total = in_window = 0
     first = last = None
+    inside: list[int] = []  # the first and last bar inside the window of each file
     for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
         rows = pq.read_metadata(path).num_rows
         interval = interval_of(path)
@@ -69,10 +72,52 @@ def bar_coverage(
             continue
         if lo <= interval[0] and interval[1] <= hi:
             in_window += rows
+            inside += interval
         else:
             ts = pq.read_table(path, columns=["ts_init"])["ts_init"].to_numpy()
-            in_window += int(((ts >= lo) & (ts <= hi)).sum())
-    return BarCoverage(bar_type, total, in_window, first, last)
+            kept = ts[(ts >= lo) & (ts <= hi)]
+            in_window += len(kept)
+            if len(kept):
+                inside += [int(kept.min()), int(kept.max())]
+    return BarCoverage(
+        bar_type,
+        total,
+        in_window,
+        first,
+        last,
+        min(inside, default=None),
+        max(inside, default=None),
+    )
+
+
+def bar_span(spec: RunSpec) -> tuple[int, int]:
+    """
+    First and last ``ts_init`` of the bars a System B run reads: every symbol's bars of the
+    strategy's ``bar_spec`` inside ``run.start`` .. ``run.end`` (inclusive, as the engine reads
+    them).
+
+    Raises
+    ------
+    ConfigError
+        If no symbol has a bar in the window, naming the catalog, the bar types and the window.
+
+    """
+    params = spec.strategies["*"]
+    bar_spec = params.get("bar_spec", DEFAULT_BAR_SPEC)
+    start = parse_utc(spec.start) if spec.start else None
+    end = parse_utc(spec.end) if spec.end else None
+    coverage = [
+        bar_coverage(Path(spec.catalog), f"{i}-{bar_spec}", start, end)
+        for i in params["instrument_ids"]
+    ]
+    held = [c for c in coverage if c.in_window]
+    if not held:
+        window = f"{spec.start or 'the start'} .. {spec.end or 'the end'}"
+        raise ConfigError(
+            f"run.symbols: catalog {spec.catalog} has no {bar_spec} bars of "
+            f"{', '.join(params['instrument_ids'])} in the window {window}"
+        )
+    return min(c.window_first_ns for c in held), max(c.window_last_ns for c in held)
 
 
 def check_crash_data(spec: RunSpec) -> dict[str, BarCoverage]:

@@ -470,6 +470,32 @@ def check_settings(
             )
 
 
+def check_data_first(
+    config: str,
+    overrides: Sequence[str],
+    settings: Sequence[Setting],
+    windows: Sequence[Sequence[str]] = ((),),
+) -> None:
+    """
+    Where the run's system asks for it (``System.check_every_run_first``, System B), the data
+    of every run before the first starts, as ``liqcascade backtest`` checks every scenario's:
+    each setting (the base run alone when the settings are not known in advance) on each
+    window. A window too short for a setting's warm-up is then a ConfigError naming both
+    before Ray starts, not a task's traceback after other runs finished.
+    """
+    for window in windows:
+        for setting in settings or [()]:
+            extra = [*window, *overrides_of(setting)]
+            run = load_runs(config, [*overrides, *extra], scenarios=False)[0]
+            system = get_system(run.system)
+            if not system.check_every_run_first:
+                return
+            try:
+                system.check_data(run)
+            except ConfigError as e:
+                raise ConfigError(f"{' '.join(extra) or 'the base run'}: {e}") from e
+
+
 def score_row(spec: SweepSpec, row: dict[str, Any]) -> dict[str, Any]:
     """The row with its objective and feasibility under ``spec``."""
     score = spec.score(row["metrics"])
@@ -693,10 +719,9 @@ def run_sweep(
 
     config = str(config)
     spec = load_sweep(config, overrides)
-    if spec.mode != "guided":
-        check_settings(config, overrides, spec, spec.settings())
-    else:
-        check_settings(config, overrides, spec, [])
+    settings = spec.settings() if spec.mode != "guided" else []
+    check_settings(config, overrides, spec, settings)
+    check_data_first(config, overrides, settings)
     folder = out or sweep_folder(config, overrides)
     store = ResultStore(folder, echo)
     echo(f"sweep: {spec.describe()}")

@@ -1,6 +1,8 @@
 """``liqcascade walk-forward``: choose on the past, trade the next days, repeat.
 
-The run config's ``[walk_forward]`` table cuts its data span into folds of whole UTC days::
+The run config's ``[walk_forward]`` table cuts its data span (as the run's system measures it,
+``System.data_span``: System A's trades and liquidations, System B's bars) into folds of whole
+UTC days::
 
     [walk_forward]
     train_days = 3
@@ -14,6 +16,8 @@ an ordinary backtest with ``run.start``/``run.end`` overrides (``end`` one micro
 next window starts), so each figure equals ``liqcascade backtest`` of that setting and window.
 A test run starts cold, like any backtest that starts at ``run.start``: its detector knows no
 liquidation before the window (no information from the train days leaks in, none is needed).
+System B's rules likewise see no bar before the window, so every window must hold their warm-up:
+where the system asks for it, every setting's data is checked on every window before Ray starts.
 
 Reported: in-sample (the best train run) vs out-of-sample (its test run) per fold; overall,
 the mean in-sample figures against the stitched out-of-sample run (every test fold's trades
@@ -28,6 +32,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -36,10 +41,12 @@ from typing import Any
 import pandas as pd
 
 from liqcascade.backtests.run_config import ConfigError
+from liqcascade.backtests.run_config import RunSpec
 from liqcascade.backtests.run_config import load_raw
 from liqcascade.backtests.run_config import load_runs
 from liqcascade.backtests.sweep import ResultStore
 from liqcascade.backtests.sweep import SettingPool
+from liqcascade.backtests.sweep import check_data_first
 from liqcascade.backtests.sweep import check_settings
 from liqcascade.backtests.sweep import load_sweep
 from liqcascade.backtests.sweep import ranked
@@ -48,6 +55,7 @@ from liqcascade.backtests.sweep import screened_jobs
 from liqcascade.backtests.sweep import search
 from liqcascade.backtests.sweep import sweep_folder
 from liqcascade.backtests.sweep_space import SweepSpec
+from liqcascade.backtests.systems import get_system
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 #: Objectives that are rates (per day, per trade, annualised): comparable across window lengths.
@@ -147,6 +155,56 @@ def make_folds(spec: WalkForwardSpec, first_ns: int, last_ns: int) -> list[Fold]
     return folds
 
 
+def inside_run(folds: Sequence[Fold], start: str | None, end: str | None) -> list[Fold]:
+    """
+    The folds cut back to ``run.start``/``run.end``, so no window reads data the run config
+    leaves out: :func:`make_folds` counts a partial first or last day as a day, whose train
+    window then starts at ``run.start`` (not the midnight before) and whose test window ends
+    at ``run.end`` (not the midnight after).
+    """
+    from liqcascade.strategies.trading_gate import parse_utc
+
+    low = parse_utc(start) if start else None
+    high = parse_utc(end) + NS_PER_US if end else None  # a window ends 1 us after its run.end
+    return [
+        replace(
+            fold,
+            train_start_ns=max(fold.train_start_ns, low)
+            if low is not None
+            else fold.train_start_ns,
+            test_end_ns=min(fold.test_end_ns, high) if high is not None else fold.test_end_ns,
+        )
+        for fold in folds
+    ]
+
+
+def run_span(base: RunSpec) -> tuple[int, int]:
+    """
+    The span of the data the base run reads, as its system measures it (System A: trades and
+    liquidations; System B: bars), inside ``run.start``/``run.end``.
+
+    Raises
+    ------
+    ConfigError
+        If the system does not measure its span, or there is no data in it.
+
+    """
+    system = get_system(base.system)
+    if system.data_span is None:
+        raise ConfigError(
+            f"run.system: {system.label} ({system.name}) does not say which span its data "
+            "covers (System.data_span), so there are no folds to cut: no walk-forward"
+        )
+    first, last = system.data_span(base)
+    if first > last:  # bounds that leave out every row
+        raise ConfigError(
+            f"run.start/run.end: catalog {base.catalog} has no data of "
+            f"{', '.join(base.symbols)} between {base.start or 'the start'} and "
+            f"{base.end or 'the end'}"
+        )
+    return first, last
+
+
 @dataclass
 class WalkForwardOutcome:
     """A finished walk-forward: per-fold table, overall figures, where the files are."""
@@ -207,17 +265,17 @@ def run_walk_forward(
     echo: Callable[[str], None] = print,
 ) -> WalkForwardOutcome:
     """Run the walk-forward of a run config; write its report; return the outcome."""
-    from liqcascade.backtests.catalog_reads import data_span
-
     config = str(config)
     spec = load_sweep(config, overrides)
     wf = parse_walk_forward(load_raw(config, overrides).get("walk_forward"))
     base = load_runs(config, list(overrides), scenarios=False)[0]
-    first, last = data_span(base.catalog, base.symbols, base.start, base.end)
-    folds = make_folds(wf, first, last)
+    folds = inside_run(make_folds(wf, *run_span(base)), base.start, base.end)
     window = folds[0].train_window
     settings = spec.settings() if spec.mode != "guided" else []
     check_settings(config, [*overrides, *window], spec, settings)
+    # A test run starts cold (see above): every window must hold the system's warm-up.
+    windows = {tuple(w): None for f in folds for w in (f.train_window, f.test_window)}
+    check_data_first(config, overrides, settings, list(windows))
     folder = out or sweep_folder(config, overrides)
     store = ResultStore(folder, echo)
     pool = SettingPool(config, overrides, store, progress, echo)

@@ -5,8 +5,9 @@ symbol fed trades and liquidations; System B ``crash_reversion``: one ``CrashRev
 every symbol, fed bars) is one :class:`System` object, defined in a module of its own in this
 package. It says how its part of a run config is read, which data it needs and how that data is
 checked before a run, how its strategies are built and run, how its records come out of its
-event log, which report it writes, and which capabilities it has (trade windows, the sweep's
-screen, the framework-config entry point). ``backtests/`` and ``live/`` look a system up here
+event log, which report it writes, and which capabilities it has (the span of its data the
+walk-forward cuts into folds, trade windows, the sweep's screen, the framework-config entry
+point). ``backtests/`` and ``live/`` look a system up here
 by ``run.system`` / ``node.system`` instead of testing its name.
 
 Layering: this package sits inside ``backtests`` (above the strategies, below ``live``). The
@@ -102,6 +103,11 @@ class System:
     check_data : Callable[[RunSpec], Coverage | None]
         Refuse a run the catalog cannot feed, before the engine starts (an error naming what
         is missing); may return the run's data coverage, which the report then uses.
+    data_span : Callable[[RunSpec], tuple[int, int]] | None
+        ``spec -> (first_ns, last_ns)``: the first and last ``ts_init`` of the data the run
+        reads, inside ``run.start``/``run.end``; the walk-forward cuts its folds of whole UTC
+        days from it. Raises ``ConfigError`` naming the catalog and the symbols when there is
+        none. ``None``: no walk-forward.
     skipped_symbols : Callable[[dict, float], list[tuple[str, str]]]
         ``(strategies, maker_fee_bps)``: symbols the run leaves out, with the reason (the
         run config drops them from ``run.symbols`` and ``RunSpec.strategies``).
@@ -132,6 +138,7 @@ class System:
     write_report: Callable[[RunResult, Path, bool], str]
     scenario_table: Callable[[list[RunResult]], pd.DataFrame]
     check_data: Callable[[RunSpec], Coverage | None] = _no_check
+    data_span: Callable[[RunSpec], tuple[int, int]] | None = None
     skipped_symbols: Callable[[dict[str, dict[str, Any]], float], list[tuple[str, str]]] = _no_skips
     check_every_run_first: bool = False
     trade_windows: bool = False

@@ -295,11 +295,17 @@ def execute(
     return Execution(node, view)
 
 
+def run_data_span(spec: RunSpec) -> tuple[int, int]:
+    """The span of the run's trades and liquidations: ``run.start``/``run.end`` where set,
+    else the catalog's first and last print of its symbols."""
+    return data_span(spec.catalog, spec.symbols, spec.start, spec.end)
+
+
 def records(
     spec: RunSpec, folder: Path, execution: Execution, coverage: Coverage | None
 ) -> RunRecords:
     """The event logs' records over the run's data span, marked to market on the view."""
-    span = data_span(spec.catalog, spec.symbols, spec.start, spec.end)
+    span = run_data_span(spec)
     return with_marks(
         records_from_events(spec, folder, span, coverage), view_prices(execution.view.path)
     )
@@ -352,6 +358,7 @@ SYSTEM = System(
     write_report=write_report,
     scenario_table=scenario_table,
     check_data=check_data,
+    data_span=run_data_span,
     skipped_symbols=skipped_symbols,
     trade_windows=True,
     screen=True,

@@ -139,6 +139,14 @@ def check_data(spec: RunSpec) -> None:
     check_crash_data(spec)
 
 
+def data_span(spec: RunSpec) -> tuple[int, int]:
+    """The first and last bar the run reads (its symbols' bars inside ``run.start`` ..
+    ``run.end``); a ConfigError naming the catalog and symbols when there is none."""
+    from liqcascade.backtests.crash_data import bar_span
+
+    return bar_span(spec)
+
+
 def execute(
     spec: RunSpec, folder: Path, echo: Callable[[str], None], log_dir: Path | None
 ) -> Execution:
@@ -183,6 +191,7 @@ SYSTEM = System(
     write_report=write_report,
     scenario_table=scenario_table,
     check_data=check_data,
+    data_span=data_span,
     check_every_run_first=True,
     live="liqcascade.live.systems.crash_reversion:LIVE",
 )

@@ -315,3 +315,236 @@ def test_address_runs_the_settings_on_an_existing_cluster(
     assert f"ray: 2 CPU(s) at {address}" in stdout
     (row,) = _rows(out / "results.jsonl")
     assert row["metrics"]["days"] > 0
+
+
+# --------------------------------------------------------------------------- System B
+
+CRASH_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT")
+#: A short warm-up (7 bars) so one day of hourly bars can trade.
+CRASH_STRATEGY = """
+[strategy]
+rules = "trailing"
+min_history = 6
+lookback = 24
+min_assets = 3
+hold_bars = 2
+notional_per_asset = 2000.0
+"""
+CRASH_GRID = """
+[sweep]
+mode = "grid"
+objective = "total_pnl"
+[sweep.constraints]
+trades = { min = 1 }
+[sweep.params]
+"strategy.strategy.hold_bars" = [1, 2]
+"""
+
+
+@pytest.fixture(scope="module")
+def bar_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """
+    Three days of hourly bars of four assets, nothing else (no trades, no liquidations).
+
+    Each day three assets crash together at noon (the bar closing 13:00). The two bars after
+    make the best hold a different one on day 1 (1 bar: +2 % then -3 %) than on day 2 (2 bars:
+    +1 % then +2 %), so the walk-forward's parameter path shows which day chose.
+    """
+    from tests.backtests.seed_market import Episode
+    from tests.backtests.seed_market import build_catalog
+    from tests.backtests.seed_market import crash
+
+    def together(hour: int, *after: float) -> Episode:
+        drops = (-0.05, -0.055, -0.06)
+        return Episode(
+            hour, {s: crash(d, *after) for s, d in zip(CRASH_SYMBOLS[:3], drops, strict=True)}
+        )
+
+    root = tmp_path_factory.mktemp("bar-market")
+    episodes = [together(12, 0.02, -0.03), together(36, 0.01, 0.02), together(60, 0.015, 0.01)]
+    catalog, _ = build_catalog(root, CRASH_SYMBOLS, "2023-01-01", 72, episodes)
+    assert not (catalog / "data" / "trade_tick").exists()  # bars only, like a klines catalog
+    return catalog
+
+
+def _crash_config(folder: Path, catalog: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "crash.toml").write_text(CRASH_STRATEGY)
+    path = folder / "crash-research.toml"
+    path.write_text(
+        f"""
+[run]
+name = "crash-research-test"
+system = "crash_reversion"
+catalog = "{catalog}"
+output = "{folder / "output"}"
+strategy = "crash.toml"
+symbols = {json.dumps(list(CRASH_SYMBOLS))}
+starting_balance = 100000.0
+chunk_size = 0
+
+[venue]
+fills = "conservative"
+taker_fee_bps = 10.0
+
+{CRASH_GRID}
+{WALK_FORWARD}
+"""
+    )
+    return path
+
+
+def _plain_crash_backtest(config: Path, overrides: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """The trades and daily returns of ``liqcascade backtest`` of System B for these overrides."""
+    result = CliRunner().invoke(
+        main,
+        ["backtest", "--config", str(config), "--no-scenarios", "--no-charts", *overrides],
+    )
+    assert result.exit_code == 0, result.output
+    run = (config.parent / "output" / "latest").resolve() / "crash-research-test"
+    daily = pd.read_csv(run / "daily_returns.csv", index_col=0)["daily_return"]
+    return pd.read_csv(run / "trades.csv"), daily
+
+
+def test_a_system_b_walk_forward_cuts_its_folds_from_the_bars(
+    bar_market: Path, tmp_path: Path, ray_local
+) -> None:
+    config = _crash_config(tmp_path, bar_market)
+    out = tmp_path / "wf"
+    args = ["walk-forward", "--config", str(config), "--out", str(out), "--no-progress"]
+    bounds = ["run.start=2023-01-01T02:00:00Z", "run.end=2023-01-03T20:00:00Z"]
+    result = CliRunner().invoke(main, [*args, "--no-charts", *bounds])
+    assert result.exit_code == 0, result.output
+    folds = pd.read_csv(out / "walk_forward" / "folds.csv")
+    # The bars close from 2023-01-01 01:00 to 2023-01-04 00:00; inside the bounds, three
+    # (partial) days make two folds, whose windows stop at the bounds.
+    assert list(folds["train_start"]) == ["2023-01-01 02:00:00+00:00", "2023-01-02 00:00:00+00:00"]
+    assert list(folds["test_start"]) == ["2023-01-02 00:00:00+00:00", "2023-01-03 00:00:00+00:00"]
+    assert list(folds["param:strategy.strategy.hold_bars"]) == [1, 2]  # day 1's best, day 2's
+    rows = _rows(out / "results.jsonl")
+    assert len(rows) == 5  # 2 settings x 2 train days + day 3's test (day 2's is a train run)
+    assert {tuple(r["overrides"][:2]) for r in rows} == {
+        ("run.start=2023-01-01T02:00:00Z", "run.end=2023-01-01T23:59:59.999999Z"),
+        ("run.start=2023-01-02T00:00:00Z", "run.end=2023-01-02T23:59:59.999999Z"),
+        ("run.start=2023-01-03T00:00:00Z", "run.end=2023-01-03T20:00:00Z"),
+    }
+    for fold, (day, end, hold) in enumerate(
+        [("2023-01-02", "2023-01-02T23:59:59.999999Z", 1), ("2023-01-03", bounds[1][8:], 2)]
+    ):
+        overrides = [f"run.start={day}T00:00:00Z", f"run.end={end}"]
+        overrides.append(f"strategy.strategy.hold_bars={hold}")
+        (test,) = [r for r in rows if r["overrides"] == overrides]
+        assert test["base_overrides"] == bounds
+        assert test["metrics"]["trades"] == 3 == folds.loc[fold, "oos_trades"]
+        assert folds.loc[fold, "oos_objective"] == test["metrics"]["total_pnl"]
+        assert folds.loc[fold, "oos_daily_return_pct"] == test["metrics"]["daily_return_pct"]
+        # The fold's out-of-sample run is the plain backtest of its window and setting.
+        trades, daily = _plain_crash_backtest(config, [*bounds, *overrides])
+        plain = [
+            (t.symbol, pd.Timestamp(t.entry_utc).value, pd.Timestamp(t.exit_utc).value, t.pnl)
+            for t in trades.itertuples()
+        ]
+        assert plain == [
+            (t["symbol"], t["entry_ns"], t["exit_ns"], t["pnl"])
+            for t in sorted(test["trades"], key=_by_entry)
+        ]
+        assert {t[:10] for t in trades["entry_utc"]} == {day}
+        assert math.fsum(trades["pnl"]) == folds.loc[fold, "oos_total_pnl"]
+        assert math.isclose(daily.mean() * 100, folds.loc[fold, "oos_daily_return_pct"])
+
+
+def _by_entry(trade: dict) -> tuple[int, str]:
+    return trade["entry_ns"], trade["symbol"]
+
+
+def test_system_b_data_span_is_its_bars_inside_run_start_and_end(
+    bar_market: Path, tmp_path: Path
+) -> None:
+    from liqcascade.backtests.run_config import load_runs
+    from liqcascade.backtests.systems import get_system
+
+    config = _crash_config(tmp_path, bar_market)
+
+    def span(*overrides: str) -> list[str]:
+        spec = load_runs(config, list(overrides), scenarios=False)[0]
+        return [
+            f"{pd.Timestamp(ns, tz='UTC'):%m-%d %H:%M}"
+            for ns in get_system(spec.system).data_span(spec)
+        ]
+
+    assert span() == ["01-01 01:00", "01-04 00:00"]  # the first and last bar close
+    # Bounds between bars: the first and last bar inside them (a file straddling a bound).
+    assert span("run.start=2023-01-02T05:30:00Z", "run.end=2023-01-03T05:30:00Z") == [
+        "01-02 06:00",
+        "01-03 05:00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("system", "catalog", "overrides", "message"),
+    [
+        # A window after every bar: the catalog, the bar type and every instrument are named.
+        (
+            "crash_reversion",
+            "bar_market",
+            ["run.start=2030-01-01"],
+            "run.symbols: catalog {catalog} has no 1-HOUR-LAST-EXTERNAL bars of "
+            "BTCUSDT-LINEAR.BYBIT, ETHUSDT-LINEAR.BYBIT, SOLUSDT-LINEAR.BYBIT, "
+            "XRPUSDT-LINEAR.BYBIT in the window 2030-01-01 .. the end",
+        ),
+        # System A reads trades and liquidations: a bars-only catalog has none.
+        (
+            "cascade_mm",
+            "bar_market",
+            [],
+            "run.catalog: {catalog} has no trades or liquidations for ETHUSDT, SOLUSDT",
+        ),
+        # ... and a window after every print leaves no data (not "-2 day(s) hold no fold").
+        (
+            "cascade_mm",
+            "market",
+            ["run.start=2030-01-01"],
+            "run.start/run.end: catalog {catalog} has no data of ETHUSDT, SOLUSDT between "
+            "2030-01-01 and the end",
+        ),
+        # Every fold's test run starts cold: a window shorter than a setting's warm-up (day 1
+        # has 23 bars; min_history = 22 needs 24) is named before any run, not a Ray traceback.
+        (
+            "crash_reversion",
+            "bar_market",
+            ["strategy.strategy.min_history=22"],
+            "run.start=2023-01-01T00:00:00Z run.end=2023-01-01T23:59:59.999999Z "
+            "strategy.strategy.hold_bars=1: run.start/run.end: rules = 'trailing' need more "
+            "than 23 bars",
+        ),
+        # The same for a sweep of System B: its data is checked before Ray starts.
+        (
+            "crash_reversion",
+            "bar_market",
+            ["--sweep", "strategy.strategy.min_history=22", "run.end=2023-01-01T23:59:59Z"],
+            "strategy.strategy.hold_bars=1: run.start/run.end: rules = 'trailing' need more",
+        ),
+    ],
+)
+def test_a_search_without_data_names_the_catalog_and_symbols_before_it_starts(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    system: str,
+    catalog: str,
+    overrides: list[str],
+    message: str,
+) -> None:
+    path = request.getfixturevalue(catalog)
+    if system == "crash_reversion":
+        config = _crash_config(tmp_path, path)
+    else:
+        config = _config(tmp_path, path, GRID, WALK_FORWARD)
+    out = tmp_path / "wf"
+    command = "sweep" if "--sweep" in overrides else "walk-forward"
+    overrides = [o for o in overrides if o != "--sweep"]
+    args = [command, "--config", str(config), "--out", str(out), *overrides]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert message.format(catalog=path) in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()  # nothing ran

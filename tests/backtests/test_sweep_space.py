@@ -14,6 +14,7 @@ from liqcascade.backtests.sweep_space import parse_sweep
 from liqcascade.backtests.walk_forward import NS_PER_DAY
 from liqcascade.backtests.walk_forward import Fold
 from liqcascade.backtests.walk_forward import WalkForwardSpec
+from liqcascade.backtests.walk_forward import inside_run
 from liqcascade.backtests.walk_forward import make_folds
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "research_sample.toml"
@@ -102,6 +103,30 @@ def test_rolling_and_anchored_folds_of_whole_days() -> None:
     assert fold.train_window == [
         "run.start=2024-10-04T00:00:00Z",
         "run.end=2024-10-04T23:59:59.999999Z",
+    ]
+
+
+def test_folds_stay_inside_run_start_and_end() -> None:
+    """A partial first or last day is a fold day, but no window reaches past the run's bounds."""
+    day, hour = NS_PER_DAY, NS_PER_DAY // 24
+    start, end = "2024-10-04T06:00:00Z", "2024-10-06T11:00:00Z"
+    first, last = 20_000 * day + 6 * hour, 20_002 * day + 11 * hour  # the span inside them
+    whole = make_folds(WalkForwardSpec(1, 1), first, last)
+    assert inside_run(whole, None, None) == whole  # no bounds: whole days
+    folds = inside_run(whole, start, end)
+    assert [f.train_window + f.test_window for f in folds] == [
+        [
+            "run.start=2024-10-04T06:00:00Z",
+            "run.end=2024-10-04T23:59:59.999999Z",
+            "run.start=2024-10-05T00:00:00Z",
+            "run.end=2024-10-05T23:59:59.999999Z",
+        ],
+        [
+            "run.start=2024-10-05T00:00:00Z",
+            "run.end=2024-10-05T23:59:59.999999Z",
+            "run.start=2024-10-06T00:00:00Z",
+            "run.end=2024-10-06T11:00:00Z",
+        ],
     ]
 
 

@@ -146,3 +146,16 @@ def test_a_node_without_node_strategy_reads_its_system_s_strategy_file(tmp_path:
     spec = load_node_spec(tmp_path / "node.toml")
     assert spec.strategy_file.name == "crash_reversion.toml"
     assert spec.strategies == load_node_spec("paper_crash_reversion").strategies
+
+
+def test_a_system_without_a_data_span_has_no_walk_forward_and_says_so(
+    toy: str, small_catalog: Path, tmp_path: Path
+) -> None:
+    config = _toy_config(tmp_path, small_catalog)
+    search = '\n[sweep]\n[sweep.params]\n"run.leverage" = [1, 2]\n[walk_forward]\ntrain_days = 1\n'
+    config.write_text(config.read_text() + search + "test_days = 1\n")
+    out = tmp_path / "wf"
+    result = CliRunner().invoke(main, ["walk-forward", "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "run.system: Toy system (toy) does not say which span its data covers" in result.output
+    assert not out.exists()
