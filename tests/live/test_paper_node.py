@@ -150,7 +150,9 @@ def run_paper(
             60.0,
             lambda: _startup_state(built),
         )
-        await wait_for(lambda: all(server.subscribers(t) for t in TOPICS), "subscriptions")
+        # Every symbol of the node (not only ETH): a push before its topic is subscribed is lost.
+        topics = [f"{kind}.{s}" for s in spec.symbols for kind in ("publicTrade", "allLiquidation")]
+        await wait_for(lambda: all(server.subscribers(t) for t in topics), "subscriptions")
 
     drive_node(loop, built, ready, scenario, SCENARIO_TIMEOUT_S, stop_timeout=2.0)
     return built
