@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -206,6 +207,20 @@ def _keep_an_event_loop() -> Iterator[None]:
         loop = None
     if loop is None or loop.is_closed():
         asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+#: A live test whose node never started is run again, up to twice, and only then: in a full
+#: test process a paper node's data engine now and then never reports its liquidation client
+#: connected although the client's websocket is open (its connect task no longer waits, as if
+#: cancelled). The cause is open; ``_startup_state`` in ``test_paper_node.py`` says what it
+#: sees. Any other failure is never rerun.
+NEVER_STARTED = "waiting for strategies"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=1, only_rerun=[NEVER_STARTED]))
 
 
 @pytest.fixture

@@ -116,9 +116,13 @@ def _startup_state(built: BuiltNode) -> str:
         f"trader={kernel.trader.state}"
     )
     with contextlib.suppress(Exception):
+        routed = {str(c.id): c.is_connected for c in kernel.data_engine.routing_map.values()}
+        state += f"; data clients connected {routed} of {kernel.data_engine.registered_clients}"
+    with contextlib.suppress(Exception):
         client = liquidation_client_of(built.node)
         task = client._stream._run_task
         state += f"; feed {client.stats()}; websocket task {task!r}"
+        state += f"; client tasks {[repr(t) for t in client._tasks]}"
     logs = sorted(built.session_dir.glob("*.log"))
     if logs:
         lines = [
