@@ -77,16 +77,21 @@ latency_ms = 100
     return path
 
 
-GRID = """
+#: A grid ranked by total PnL among settings that traded; its [sweep.params] follow.
+GRID_HEAD = """
 [sweep]
 mode = "grid"
 objective = "total_pnl"
 [sweep.constraints]
 trades = { min = 1 }
 [sweep.params]
-"strategy.defaults.entry_offset" = [0.0015, 0.0025]
+"""
+GRID = (
+    GRID_HEAD
+    + """"strategy.defaults.entry_offset" = [0.0015, 0.0025]
 "strategy.defaults.take_profit" = { low = 0.0015, high = 0.0025, step = 0.001 }
 """
+)
 WALK_FORWARD = """
 [walk_forward]
 train_days = 1
@@ -351,15 +356,7 @@ min_assets = 3
 hold_bars = 2
 notional_per_asset = 2000.0
 """
-CRASH_GRID = """
-[sweep]
-mode = "grid"
-objective = "total_pnl"
-[sweep.constraints]
-trades = { min = 1 }
-[sweep.params]
-"strategy.strategy.hold_bars" = [1, 2]
-"""
+CRASH_GRID = GRID_HEAD + '"strategy.strategy.hold_bars" = [1, 2]\n'
 
 
 @pytest.fixture(scope="module")
