@@ -215,6 +215,12 @@ class ResultStore:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in self.rows.values()))
         os.replace(tmp, self.path)
 
+    def saved(self) -> int:
+        """Rows in the file (an interrupt can fall between a row's write and ``rows``)."""
+        if not self.path.exists():
+            return 0
+        return sum(1 for line in self.path.read_text().splitlines() if line.endswith("}"))
+
     def add(self, row: dict[str, Any]) -> None:
         """Persist a row before anything else sees it."""
         with self.path.open("a") as f:
@@ -394,7 +400,7 @@ class SettingPool:
             # command and its workers with it; on a cluster the running settings finish there
             # and their rows are dropped (the next run runs them again).
             raise SweepInterruptedError(
-                f"interrupted: {len(self.store.rows)} setting(s) saved in {self.store.path}; "
+                f"interrupted: {self.store.saved()} setting(s) saved in {self.store.path}; "
                 "the same command resumes"
             ) from None
         finally:
@@ -617,7 +623,7 @@ def guided_rows(
                     tell(trial, row)
     except KeyboardInterrupt:  # no ray.cancel: see SettingPool.run
         raise SweepInterruptedError(
-            f"interrupted: {len(pool.store.rows)} setting(s) saved in {pool.store.path}; "
+            f"interrupted: {pool.store.saved()} setting(s) saved in {pool.store.path}; "
             "the same command resumes"
         ) from None
     finally:
