@@ -106,20 +106,7 @@ def replay(
         detector.on_liquidation(t, side, notional)
         if not thresholds or thresholds[-1][1] != detector.threshold:
             thresholds.append((t, detector.threshold))
-    records = tuple(
-        CascadeRecord(
-            symbol=symbol,
-            start_ns=c.start_ns,
-            declared_ns=c.declared_ns,
-            end_ns=c.end_ns,
-            large_events=c.large_events,
-            events=c.events,
-            long_notional=c.long_notional,
-            short_notional=c.short_notional,
-            side=c.side,
-        )
-        for c in detector.cascades
-    )
+    records = tuple(CascadeRecord.of(symbol, vars(c)) for c in detector.cascades)
     return SymbolCascades(symbol, instrument_id, len(ts), records, tuple(thresholds))
 
 

@@ -7,8 +7,10 @@ All timestamps are UNIX nanoseconds (UTC); money is in the quote currency (USDT)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import fields
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -34,6 +36,13 @@ class CascadeRecord:
     def duration_s(self) -> float:
         """First to last large liquidation, seconds."""
         return (self.end_ns - self.start_ns) / 1e9
+
+    @classmethod
+    def of(cls, symbol: str, values: Mapping[str, Any]) -> CascadeRecord:
+        """The record of a cascade's values: a detector's ``Cascade`` as a dict, or the
+        strategy's ``cascade_stats`` event-log line (the same names; extra keys are ignored)."""
+        names = [f.name for f in fields(cls) if f.name != "symbol"]
+        return cls(symbol=symbol, **{name: values[name] for name in names})
 
 
 @dataclass(frozen=True)

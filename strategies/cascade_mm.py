@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import asdict
 from decimal import Decimal
 
 from nautilus_trader.common.component import TestClock
@@ -332,20 +333,7 @@ class CascadeMarketMaker(Strategy):
             self._save_state()  # the detector's history, at most once a minute while quiet
 
     def _log_cascade(self, event: str, cascade: Cascade) -> None:
-        self.events.write(
-            cascade.declared_ns,
-            event,
-            self.symbol,
-            start_ns=cascade.start_ns,
-            declared_ns=cascade.declared_ns,
-            end_ns=cascade.end_ns,
-            large_events=cascade.large_events,
-            events=cascade.events,
-            long_notional=cascade.long_notional,
-            short_notional=cascade.short_notional,
-            threshold=cascade.threshold,
-            side=cascade.side,
-        )
+        self.events.write(cascade.declared_ns, event, self.symbol, **asdict(cascade))
 
     def _skip(self, cascade: Cascade, reason: str) -> None:
         self.log.info(f"Cascade ignored: {reason}")

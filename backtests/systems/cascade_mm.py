@@ -165,19 +165,7 @@ def records_from_events(
         for e in events:
             kind = e["event"]
             if kind == "cascade_stats":
-                cascades.append(
-                    CascadeRecord(
-                        symbol=symbol,
-                        start_ns=e["start_ns"],
-                        declared_ns=e["declared_ns"],
-                        end_ns=e["end_ns"],
-                        large_events=e["large_events"],
-                        events=e["events"],
-                        long_notional=e["long_notional"],
-                        short_notional=e["short_notional"],
-                        side=e["side"],
-                    )
-                )
+                cascades.append(CascadeRecord.of(symbol, e))
             elif kind == "entry_submitted" and e["declared_ns"] not in seen_signals:
                 seen_signals.add(e["declared_ns"])  # a re-priced entry is the same signal
                 signals.append(
