@@ -57,6 +57,22 @@ def liquidation(t: float, side: str, notional: float, price: float = 2000.0) -> 
     return (T0 + int(t * S), side, price, notional / price)
 
 
+def new_engine(balance: float = 100_000.0, touch_fills: bool = False) -> BacktestEngine:
+    """An engine with the runner's BYBIT venue: netting margin account, conservative fills
+    unless ``touch_fills``, each print's size filling at most once."""
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
+    engine.add_venue(
+        venue=Venue("BYBIT"),
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.MARGIN,
+        base_currency=USDT,
+        starting_balances=[Money(balance, USDT)],
+        fill_model=FillModel(prob_fill_on_limit=1.0 if touch_fills else 0.0),
+        liquidity_consumption=True,  # a print's size fills at most once, as in the runner
+    )
+    return engine
+
+
 def run(
     tmp_path: Path,
     trade_points: list[tuple[int, float, float]],
@@ -76,16 +92,7 @@ def run(
     prints to show the engine's stale-side artefact. ``companions`` adds more symbols to the same
     account, each ``symbol: (trade points, liquidations, strategy overrides)``.
     """
-    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
-    engine.add_venue(
-        venue=Venue("BYBIT"),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.MARGIN,
-        base_currency=USDT,
-        starting_balances=[Money(balance, USDT)],
-        fill_model=FillModel(prob_fill_on_limit=1.0 if touch_fills else 0.0),
-        liquidity_consumption=True,  # a print's size fills at most once, as in the runner
-    )
+    engine = new_engine(balance, touch_fills)
     log = _add_market(
         engine, tmp_path, symbol, trade_points, liquidations, raw_aggressors, overrides
     )

@@ -11,21 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nautilus_trader.backtest.engine import BacktestEngine
-from nautilus_trader.backtest.engine import BacktestEngineConfig
-from nautilus_trader.backtest.models import FillModel
 from nautilus_trader.common.actor import Actor
-from nautilus_trader.config import LoggingConfig
-from nautilus_trader.model.currencies import USDT
-from nautilus_trader.model.enums import AccountType
-from nautilus_trader.model.enums import OmsType
-from nautilus_trader.model.identifiers import Venue
-from nautilus_trader.model.objects import Money
 
 from liqcascade.strategies.cascade_mm import CascadeMarketMaker
 from liqcascade.strategies.event_log import read_events
 from tests.strategies.harness import T0
 from tests.strategies.harness import S
 from tests.strategies.harness import _add_market
+from tests.strategies.harness import new_engine
 from tests.strategies.harness import trades
 
 Step = tuple[float, Callable[[CascadeMarketMaker], None]]  # (seconds after T0, action)
@@ -73,16 +66,7 @@ def run_with_operator(
     **overrides: object,
 ) -> tuple[BacktestEngine, list[dict]]:
     """One ETH strategy and an operator acting on it; the engine and the strategy's log."""
-    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
-    engine.add_venue(
-        venue=Venue("BYBIT"),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.MARGIN,
-        base_currency=USDT,
-        starting_balances=[Money(100_000, USDT)],
-        fill_model=FillModel(prob_fill_on_limit=0.0),
-        liquidity_consumption=True,
-    )
+    engine = new_engine()
     log = _add_market(engine, tmp_path, "ETHUSDT", trades(prices), liquidations, False, overrides)
     operator = Operator(steps)
     engine.add_actor(operator)
