@@ -20,7 +20,10 @@ Matching is driven by the test, not by prices: :meth:`BybitVenue.fill` executes 
 order at its price; a post-only order is cancelled with ``rejectReason =
 "EC_PostOnlyWillTakeLiquidity"`` when it would cross :attr:`BybitVenue.last_price` (what Bybit
 does on mainnet: accept, then cancel); an order whose ``orderLinkId`` exceeds 36 characters is
-refused with Bybit's parameter error. Native TP/SL on an entry (``tpslMode = "Full"``) becomes
+refused with Bybit's parameter error, one that repeats an ``orderLinkId`` with ``110072``
+(Bybit keeps it unique, so a request the client sends again after a lost response never makes a
+second order). A lookup by ``orderId``/``orderLinkId`` returns that one order, of any kind, while
+it is open (``openOnly = 0``). Native TP/SL on an entry (``tpslMode = "Full"``) becomes
 one position-level conditional stop order per position, sized to the position and resized as
 fills arrive, as Bybit documents for "entire position" TP/SL. Conditional orders are counted
 per symbol and refused beyond Bybit's 10.
@@ -204,6 +207,9 @@ class BybitVenueCore:
         # (retCode, retMsg) for the next conditional order, e.g. (10006, "Too many visits!");
         # retCode 0: accepted, then pushed as Rejected with retMsg as its rejectReason.
         self.reject_next_stop: tuple[int, str] | None = None
+        # The next conditional order is created, but its REST response is lost (the connection
+        # drops): the client cannot tell whether Bybit got it and sends the request again.
+        self.lose_next_stop_response = False
         self.http_port = 0
         self.ws_port = 0
         self._private: set[ServerConnection] = set()
@@ -246,6 +252,8 @@ class BybitVenueCore:
                 body = json.loads(raw) if raw else None
                 self.requests.append(Request(method, url.path, query, body, headers))
                 status, payload = self._route(method, url.path, query, body or {})
+                if self._lose_response(url.path, body):
+                    return
                 data = json.dumps(payload).encode()
                 writer.write(
                     f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
@@ -257,6 +265,14 @@ class BybitVenueCore:
             pass
         finally:
             writer.close()
+
+    def _lose_response(self, path: str, body: dict[str, Any] | None) -> bool:
+        if not (self.lose_next_stop_response and path == "/v5/order/create"):
+            return False
+        if (body or {}).get("triggerPrice") in (None, ""):
+            return False
+        self.lose_next_stop_response = False
+        return True
 
     def _route(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
@@ -428,6 +444,13 @@ class BybitVenueCore:
             return False
         if query.get("symbol") and order.symbol != query["symbol"]:
             return False
+        if query.get("orderId") or query.get("orderLinkId"):
+            # One order asked for by id: linear returns every kind when orderFilter is absent.
+            wanted = query.get("orderId") or query.get("orderLinkId")
+            return wanted in (order.order_id, order.link_id) and (
+                "orderFilter" not in query
+                or (query["orderFilter"] == "StopOrder") == bool(order.stop_order_type)
+            )
         return (query.get("orderFilter") == "StopOrder") == bool(order.stop_order_type)
 
     def _open_orders(self, query: dict[str, str]) -> dict[str, Any]:
@@ -510,6 +533,10 @@ class BybitVenueCore:
         link_id = str(args.get("orderLinkId") or "")
         if len(link_id) > MAX_LINK_ID:
             return 10001, "params error: orderLinkId is too long", {}
+        if link_id and any(o.link_id == link_id for o in self.orders.values()):
+            # Bybit keeps orderLinkId unique: a request sent again (its response was lost) is
+            # refused, never a second order.
+            return 110072, "OrderLinkedID is duplicate", {}
         symbol = args["symbol"]
         trigger = args.get("triggerPrice")
         conditional = trigger not in (None, "")

@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from nautilus_trader.model.enums import OrderStatus
+from nautilus_trader.model.identifiers import ClientOrderId
 from nautilus_trader.model.identifiers import InstrumentId
 
 from liqcascade.live.node import BuiltNode
@@ -28,6 +30,7 @@ from liqcascade.strategies.event_log import read_events
 from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 from tests.live.bybit_venue import BybitVenue
+from tests.live.bybit_venue import VenueOrder
 from tests.live.test_paper_node import ROOT
 from tests.live.test_paper_node import drive_node
 from tests.live.test_paper_node import overrides
@@ -288,8 +291,57 @@ def test_a_refused_stop_is_retried_unless_its_trigger_has_crossed(
     assert [e["reason"] for e in of(log, "market_close")] == (["SL"] if closed else [])
     if closed:
         assert of(log, "market_close")[0]["quantity"] == 1.0  # the position, nothing more
-    stops = [r.body for r in venue.rest_requests("/v5/order/create") if r.body.get("triggerPrice")]
-    assert len(stops) == (1 if closed else 2) and all(s["qty"] == "1.00" for s in stops)
+    # Distinct orders, not requests: the exec client sends a request again when its response is
+    # lost (see the next test), and Bybit refuses the copy.
+    stops = {b["orderLinkId"]: b for b in stop_requests(venue)}
+    assert len(stops) == (1 if closed else 2) and all(s["qty"] == "1.00" for s in stops.values())
+    assert len(working_stops(venue)) == (0 if closed else 1)
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["accepted", "refused"])
+def test_a_stop_whose_response_is_lost_is_neither_doubled_nor_dropped(
+    server: BybitServer, venue: BybitVenue, tmp_path: Path, refused: bool
+) -> None:
+    """The stop reaches Bybit but its REST response is lost: the exec client sends it again,
+    Bybit refuses the copy (duplicate ``orderLinkId``), and the private stream tells the order's
+    fate. One working stop at the end, refused or not - never two, never none."""
+
+    async def scenario(built: BuiltNode) -> None:
+        await cascade(built, server)
+        await wait_for(lambda: venue.open_orders(), "the entry at the venue")
+        venue.set(
+            lose_next_stop_response=True, reject_next_stop=(0, "EC_Others") if refused else None
+        )
+        venue.fill(entry_link_id(venue))
+        # The copy goes out after the client's retry delay (about 1-2 s).
+        await wait_for(lambda: len(stop_requests(venue)) == (3 if refused else 2), "the copy", 10)
+        await wait_for(lambda: len(working_stops(venue)) == 1, "one working stop")
+        (stop,) = working_stops(venue)
+        stop_id = ClientOrderId(stop.link_id)
+        await wait_for(
+            lambda: built.node.cache.order(stop_id).status == OrderStatus.ACCEPTED,
+            "the stop accepted",
+        )
+
+    run_live(
+        server, venue, tmp_path, "s1", scenario, "strategy.defaults.close_retry_s=0.2", env="demo"
+    )
+    log = events(tmp_path, "s1")
+    assert [e["attempt"] for e in of(log, "stop_retry")] == ([1] if refused else [])
+    assert not of(log, "market_close")
+    links = [b["orderLinkId"] for b in stop_requests(venue)]
+    assert len(set(links)) == (2 if refused else 1)  # the copy carried the same orderLinkId
+    assert len(working_stops(venue)) == 1
+
+
+def stop_requests(venue: BybitVenue) -> list[dict]:
+    """The bodies of the conditional-order create requests, in arrival order."""
+    return [r.body for r in venue.rest_requests("/v5/order/create") if r.body.get("triggerPrice")]
+
+
+def working_stops(venue: BybitVenue) -> list[VenueOrder]:
+    """The conditional orders Bybit holds (untriggered)."""
+    return [o for o in venue.open_orders() if o.trigger_price is not None]
 
 
 # -- finding 4: Bybit's post-only cancel on the mainnet path --------------------------------------
