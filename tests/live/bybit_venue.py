@@ -70,13 +70,14 @@ def _envelope(result: Any, code: int = 0, message: str = "OK") -> dict[str, Any]
 
 @dataclass
 class Request:
-    """One REST request: method, path, query, decoded JSON body, headers."""
+    """One REST request: method, path, query, decoded JSON body, headers, arrival (monotonic)."""
 
     method: str
     path: str
     query: dict[str, str]
     body: dict[str, Any] | None
     headers: dict[str, str]
+    received: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -198,6 +199,7 @@ class BybitVenueCore:
         self.executions: list[dict[str, Any]] = []
         self.positions: dict[str, tuple[Decimal, Decimal, int]] = {}  # symbol -> signed, avg, ts
         self.requests: list[Request] = []
+        self.http_errors: list[str] = []
         self.ws_received: list[tuple[str, dict[str, Any]]] = []  # (path, message)
         self.last_price: dict[str, Decimal] = {}
         self.server_time_offset_ms = 0
@@ -263,6 +265,9 @@ class BybitVenueCore:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except BaseException as e:
+            self.http_errors.append(repr(e))
+            raise
         finally:
             writer.close()
 

@@ -313,9 +313,16 @@ def test_a_stop_whose_response_is_lost_is_neither_doubled_nor_dropped(
             lose_next_stop_response=True, reject_next_stop=(0, "EC_Others") if refused else None
         )
         venue.fill(entry_link_id(venue))
-        # The copy goes out after the client's retry delay (about 1-2 s).
-        await wait_for(lambda: len(stop_requests(venue)) == (3 if refused else 2), "the copy", 10)
-        await wait_for(lambda: len(working_stops(venue)) == 1, "one working stop")
+        # The copy goes out after the client's retry delay (1-2 s), and every REST call waits
+        # its turn in the client's rate limiter (they arrive 100 ms apart): allow for a loaded
+        # machine. Refused: the stop, the strategy's second stop and the copy.
+        settled = 3 if refused else 2
+        await wait_for(
+            lambda: len(stop_requests(venue)) == settled and len(working_stops(venue)) == 1,
+            "the copy and one working stop",
+            15.0,
+            state=lambda: orders_state(venue, tmp_path),
+        )
         (stop,) = working_stops(venue)
         stop_id = ClientOrderId(stop.link_id)
         await wait_for(
@@ -332,6 +339,19 @@ def test_a_stop_whose_response_is_lost_is_neither_doubled_nor_dropped(
     links = [b["orderLinkId"] for b in stop_requests(venue)]
     assert len(set(links)) == (2 if refused else 1)  # the copy carried the same orderLinkId
     assert len(working_stops(venue)) == 1
+
+
+def orders_state(venue: BybitVenue, tmp_path: Path) -> str:
+    """The venue's orders, its recent REST requests and the strategy's events (for a failure)."""
+    orders = ", ".join(f"{o.link_id} {o.status}" for o in venue.orders())
+    requests = venue.rest_requests()
+    recent = [
+        (round(r.received - requests[0].received, 3), r.path, (r.body or {}).get("orderLinkId"))
+        for r in requests
+    ][-12:]
+    errors = venue.run(lambda: list(venue.core.http_errors))
+    log = [(e["event"], e.get("attempt")) for e in events(tmp_path, "s1")]
+    return f"orders: {orders}; requests: {recent}; http errors: {errors}; events: {log}"
 
 
 def stop_requests(venue: BybitVenue) -> list[dict]:
