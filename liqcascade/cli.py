@@ -583,6 +583,19 @@ def resume(config: str, env: str | None, overrides: tuple[str, ...]) -> None:
 @click.option("--status-interval", default=60.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--url", default="wss://stream.bybit.com/v5/public/linear", show_default=True)
 @click.option("--stop-after", type=click.FloatRange(min=1), help="Stop after N seconds.")
+@click.option(
+    "--heartbeat-topic",
+    metavar="TOPIC",
+    help="An always-busy topic on the same connection, never recorded, that proves pushes "
+    'still flow ({symbol} = the first symbol). Default tickers.{symbol}; "none" turns stall '
+    "detection off.",
+)
+@click.option(
+    "--stall-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="No push of any topic for this many seconds replaces the connection, although pongs "
+    "still arrive. Default 5.",
+)
 def record(
     symbols: str,
     catalog: Path,
@@ -591,6 +604,8 @@ def record(
     status_interval: float,
     url: str,
     stop_after: float | None,
+    heartbeat_topic: str | None,
+    stall_timeout: float | None,
 ) -> None:
     """Record liquidations and trades from Bybit's public stream into the catalog.
 
@@ -599,7 +614,17 @@ def record(
     """
     from liqcascade.live.recorder import record_command
 
-    record_command(symbols, catalog, raw_dir, flush_interval, url, status_interval, stop_after)
+    record_command(
+        symbols,
+        catalog,
+        raw_dir,
+        flush_interval,
+        url,
+        status_interval,
+        stop_after,
+        heartbeat_topic=heartbeat_topic,
+        stall_timeout=stall_timeout,
+    )
 
 
 @main.command()

@@ -460,10 +460,15 @@ def record_command(
     url: str = BYBIT_LINEAR_PUBLIC_URL,
     status_interval: float = 60.0,
     stop_after: float | None = None,
+    *,
+    heartbeat_topic: str | None = None,
+    stall_timeout: float | None = None,
 ) -> None:
     """
     Body of ``liqcascade record --symbols ETHUSDT,SOLUSDT --catalog DIR [--raw-dir DIR]
-    [--flush-interval 60] [--url URL]`` (plain arguments; the CLI adds the click decorators).
+    [--flush-interval 60] [--url URL] [--heartbeat-topic TOPIC|none] [--stall-timeout S]``
+    (plain arguments; the CLI adds the click decorators). ``None`` keeps
+    :class:`RecorderConfig`'s default; ``heartbeat_topic="none"`` turns stall detection off.
 
     Logs to stderr at INFO unless logging is configured already; stops on Ctrl-C / SIGTERM
     after a final flush.
@@ -483,6 +488,11 @@ def record_command(
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     if not names:
         raise click.BadParameter("give symbols, e.g. ETHUSDT,SOLUSDT", param_hint="--symbols")
+    watchdog: dict[str, object] = {}
+    if heartbeat_topic is not None:
+        watchdog["heartbeat_topic"] = None if heartbeat_topic.lower() == "none" else heartbeat_topic
+    if stall_timeout is not None:
+        watchdog["stall_timeout_s"] = stall_timeout
     try:
         recorder = BybitRecorder(
             RecorderConfig(
@@ -492,6 +502,7 @@ def record_command(
                 raw_dir=Path(raw_dir) if raw_dir is not None else None,
                 url=url,
                 status_interval_s=status_interval,
+                **watchdog,  # type: ignore[arg-type]
             )
         )
     except ValueError as e:

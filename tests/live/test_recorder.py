@@ -660,3 +660,72 @@ def test_record_command_refuses_bad_arguments(
     with pytest.raises(click.BadParameter, match=message):
         record_command(symbols, tmp_path / "catalog", url=url)
     assert not (tmp_path / "catalog").exists()
+
+
+# -- the CLI's watchdog options ------------------------------------------------------------------
+
+
+RECORD_ETH = [sys.executable, "-m", "liqcascade.cli", "record", "--symbols", "ETHUSDT"]
+
+
+def record_cli(server: BybitServer, tmp_path: Path, *options: str) -> subprocess.Popen:
+    """``liqcascade record`` in its own process, as a user runs it."""
+    command = [*RECORD_ETH, "--catalog", str(tmp_path / "catalog"), "--url", server.url, *options]
+    return subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_record_cli_stall_timeout_replaces_a_stalled_feed(
+    server: BybitServer, tmp_path: Path
+) -> None:
+    """``--stall-timeout`` reaches the watchdog: a feed that stops pushing is replaced within
+    it (the default, 5 s, would not have replaced it yet)."""
+    process = record_cli(server, tmp_path, "--stall-timeout", "0.5", "--stop-after", "30")
+    try:
+        wait_until(lambda: server.subscribers("tickers.ETHUSDT") == 1, "the heartbeat topic", 30)
+        server.stalled = True
+        opened = server.connections_opened
+        wait_until(lambda: server.connections_opened > opened, "a new connection", 4.0)
+    finally:
+        server.stalled = False
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert "recorded 0 liquidations" in output, output
+
+
+def test_record_cli_heartbeat_topic_none_subscribes_no_heartbeat(
+    server: BybitServer, tmp_path: Path
+) -> None:
+    process = record_cli(server, tmp_path, "--heartbeat-topic", "none", "--stop-after", "30")
+    try:
+        wait_until(lambda: server.subscribers("publicTrade.ETHUSDT") == 1, "the trades", 30)
+        time.sleep(0.5)  # the heartbeat request would follow the recorded topics at once
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    topics = [
+        topic
+        for r in server.received
+        if r.message and r.message["op"] == "subscribe"
+        for topic in r.message["args"]
+    ]
+    assert topics == ["allLiquidation.ETHUSDT", "publicTrade.ETHUSDT"]
+
+
+def test_record_cli_refuses_a_recorded_topic_as_heartbeat(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            *RECORD_ETH,
+            "--catalog",
+            str(tmp_path / "catalog"),
+            "--heartbeat-topic",
+            "publicTrade.{symbol}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "is a recorded topic" in result.stderr
+    assert not (tmp_path / "catalog").exists()
