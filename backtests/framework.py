@@ -30,6 +30,11 @@ What the call does that a hand-written config would miss:
 * **strategies**: one ``CascadeMarketMaker`` per symbol from the strategy file (BTC's own
   parameters included), with a unique ``order_id_tag`` and the run's order latency.
 
+System B (``run.system = "crash_reversion"``, e.g. ``"backtest_crash_reversion"``) gets the
+bars of every symbol as the catalog holds them, a bars-only simulated venue of the instruments'
+own venue, and one ``CrashReversion`` trading them all; its ``view`` is ``None``. Either way the
+catalog is checked first, as ``liqcascade backtest`` checks it.
+
 The same catalog used the naive way (``BacktestDataConfig`` straight at the loaders' catalog)
 still runs, but the strategy then warns at its first cascade
 (:class:`~liqcascade.strategies.cascade_mm.OptimisticFillsWarning`, also logged as an error).
@@ -64,8 +69,9 @@ class FrameworkConfigs:
         One cascade market-maker per symbol.
     spec : RunSpec
         The resolved run the configs were built from.
-    view : ViewStats
-        The execution view the data configs read.
+    view : ViewStats | None
+        The execution view the data configs read (System A); ``None`` for System B, whose
+        bars are read as the catalog holds them.
 
     """
 
@@ -73,7 +79,7 @@ class FrameworkConfigs:
     data: list[Any]
     strategies: list[Any]
     spec: RunSpec
-    view: ViewStats
+    view: ViewStats | None
 
     def run_config(self, **kwargs: Any) -> Any:
         """A ``BacktestRunConfig`` of these parts (keyword arguments pass through)."""
@@ -92,7 +98,7 @@ def framework_configs(
     event_log_dir: str | Path | None = None,
 ) -> FrameworkConfigs:
     """
-    Build the framework configs ``liqcascade backtest`` would run (System A).
+    Build the framework configs ``liqcascade backtest`` would run (System A or B).
 
     Parameters
     ----------
@@ -113,8 +119,11 @@ def framework_configs(
     Raises
     ------
     ConfigError
-        For a bad config value (named by its key), an unknown scenario, or System B (bars
-        only: its catalog needs no view, so ``BacktestDataConfig`` for bars is all it takes).
+        For a bad config value (named by its key), an unknown scenario, or a catalog that
+        cannot feed the run (checked as ``liqcascade backtest`` checks it: System B's bars must
+        cover its warm-up).
+    MissingDataError
+        System A: a symbol without its instrument, liquidations or trades in the window.
 
     """
     runs = load_runs(config, overrides, scenarios=scenario is not None)
@@ -126,8 +135,9 @@ def framework_configs(
     else:
         spec = runs[0]
     system = get_system(spec.system)
-    if system.framework_parts is None:  # System B: bars need no view, a BacktestDataConfig will do
-        raise ConfigError(f"run.system: framework_configs builds System A runs, not {spec.system}")
+    if system.framework_parts is None:
+        raise ConfigError(f"run.system: {spec.system} offers no framework configs")
+    system.check_data(spec)  # what `liqcascade backtest` refuses, refused here too
     log_dir = Path(event_log_dir) if event_log_dir is not None else None
     venues, data, strategies, view = system.framework_parts(spec, log_dir)
     return FrameworkConfigs(venues=venues, data=data, strategies=strategies, spec=spec, view=view)

@@ -62,13 +62,28 @@ def strategy_kwargs(tree: dict[str, Any], symbols: Sequence[str]) -> dict[str, d
 
 def build_crash_run_config(spec: RunSpec, folder: Path, log_dir: Path | None = None) -> Any:
     """System B's ``BacktestRunConfig``: bars of every symbol, one CrashReversion instance."""
+    venues, data, strategies = crash_parts(spec, folder / CRASH_EVENTS)
+    return backtest_run_config(spec, data, strategies, venues, log_dir)
+
+
+def framework_parts(spec: RunSpec, event_log_dir: Path | None) -> tuple[Any, Any, Any, None]:
+    """``(venues, data, strategies, None)`` for users' own ``BacktestNode``: the same parts as
+    :func:`build_crash_run_config`; no execution view (bars are read as the catalog holds
+    them)."""
+    log_path = event_log_dir / CRASH_EVENTS if event_log_dir is not None else None
+    return (*crash_parts(spec, log_path), None)
+
+
+def crash_parts(spec: RunSpec, event_log_path: Path | None) -> tuple[list, list, list]:
+    """``(venues, data, strategies)``: a bars-only venue, the bars of every symbol in the
+    window, one CrashReversion trading them all."""
     from nautilus_trader.backtest.config import BacktestDataConfig
     from nautilus_trader.config import ImportableStrategyConfig
 
     params = {
         **spec.strategies["*"],
         "order_id_tag": "000",
-        "event_log_path": str(folder / CRASH_EVENTS),
+        "event_log_path": str(event_log_path) if event_log_path is not None else None,
     }
     bar_types = [
         f"{i}-{params.get('bar_spec', '1-HOUR-LAST-EXTERNAL')}" for i in params["instrument_ids"]
@@ -87,8 +102,7 @@ def build_crash_run_config(spec: RunSpec, folder: Path, log_dir: Path | None = N
         config_path="liqcascade.strategies.crash_reversion:CrashReversionConfig",
         config=params,
     )
-    venues = [venue_config(spec, crash_venue(spec), bars_only=True)]
-    return backtest_run_config(spec, data, [strategy], venues, log_dir)
+    return [venue_config(spec, crash_venue(spec), bars_only=True)], data, [strategy]
 
 
 def crash_venue(spec: RunSpec) -> str:
@@ -193,5 +207,6 @@ SYSTEM = System(
     check_data=check_data,
     data_span=data_span,
     check_every_run_first=True,
+    framework_parts=framework_parts,
     live="liqcascade.live.systems.crash_reversion:LIVE",
 )

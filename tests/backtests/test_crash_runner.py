@@ -75,41 +75,47 @@ def test_a_symbol_without_bars_is_named_with_the_bars_there_are(small_catalog: P
         assert f"{symbol}-LINEAR.BYBIT-1-HOUR-LAST-EXTERNAL: 48 bars, " in text
 
 
-def test_instrument_ids_of_another_venue_run_on_that_venue(tmp_path: Path) -> None:
-    """Spot ids (``BTCUSDT.BINANCE``) run as they are, on a simulated venue of that name.
+#: Hourly bars from 2023-01-01; the crash bar is bar 250 (see :func:`write_binance_crash`).
+T0, HOUR, CRASH_BAR = 1_672_531_200 * 10**9, 3600 * 10**9, 250
+BINANCE_PAIR = [
+    'run.symbols=["BTCUSDT.BINANCE","ETHUSDT.BINANCE"]',
+    "strategy.strategy.min_assets=2",
+]
 
-    The instruments are the framework's own test instruments (Binance spot BTC and ETH); the
-    bars are crafted: a -10 % bar on an 8x volume at bar 250 for both.
-    """
+
+def write_binance_crash(root: Path) -> None:
+    """A catalog of the framework's own test instruments (Binance spot BTC and ETH) and 260
+    crafted hourly bars each: flat but for a -10 % bar on an 8x volume at bar 250 for both."""
     from nautilus_trader.model.data import Bar
     from nautilus_trader.model.data import BarType
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
     from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-    catalog = ParquetDataCatalog(str(tmp_path / "catalog"))
+    catalog = ParquetDataCatalog(str(root))
     instruments = [
         TestInstrumentProvider.btcusdt_binance(),
         TestInstrumentProvider.ethusdt_binance(),
     ]
     catalog.write_data(instruments)
-    t0, hour = 1_672_531_200 * 10**9, 3600 * 10**9
     for instrument in instruments:
         bar_type = BarType.from_str(f"{instrument.id}-1-HOUR-LAST-EXTERNAL")
         base = 20_000.0 if instrument.id.symbol.value == "BTCUSDT" else 1_500.0
         bars = []
         for k in range(260):
-            close = instrument.make_price(base * (0.9 if k == 250 else 1.0 + (k % 3) * 1e-4))
-            volume = instrument.make_qty(1_000.0 * (8 if k == 250 else 1 + (k % 5) / 10))
-            ts = t0 + (k + 1) * hour
+            crash = k == CRASH_BAR
+            close = instrument.make_price(base * (0.9 if crash else 1.0 + (k % 3) * 1e-4))
+            volume = instrument.make_qty(1_000.0 * (8 if crash else 1 + (k % 5) / 10))
+            ts = T0 + (k + 1) * HOUR
             bars.append(Bar(bar_type, close, close, close, close, volume, ts, ts))
         catalog.write_data(bars)
+
+
+def test_instrument_ids_of_another_venue_run_on_that_venue(tmp_path: Path) -> None:
+    """Spot ids (``BTCUSDT.BINANCE``) run as they are, on a simulated venue of that name."""
+    write_binance_crash(tmp_path / "catalog")
     spec = load_runs(
         "backtest_crash_reversion",
-        [
-            f"run.catalog={tmp_path / 'catalog'}",
-            'run.symbols=["BTCUSDT.BINANCE","ETHUSDT.BINANCE"]',
-            "strategy.strategy.min_assets=2",
-        ],
+        [f"run.catalog={tmp_path / 'catalog'}", *BINANCE_PAIR],
         scenarios=False,
     )[0]
     assert spec.strategies["*"]["instrument_ids"] == ["BTCUSDT.BINANCE", "ETHUSDT.BINANCE"]
@@ -118,8 +124,8 @@ def test_instrument_ids_of_another_venue_run_on_that_venue(tmp_path: Path) -> No
     try:
         assert sorted(t.symbol for t in result.records.trades) == ["BTCUSDT", "ETHUSDT"]
         for trade in result.records.trades:
-            assert trade.entry_ns == t0 + 251 * hour  # the crash bar's close
-            assert trade.exit_ns == t0 + 253 * hour
+            assert trade.entry_ns == T0 + (CRASH_BAR + 1) * HOUR  # the crash bar's close
+            assert trade.exit_ns == T0 + (CRASH_BAR + 3) * HOUR
         assert [str(v) for v in result.engine.list_venues()] == ["BINANCE"]
     finally:
         result.dispose()

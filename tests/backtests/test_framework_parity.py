@@ -1,5 +1,5 @@
 """The framework's own ``BacktestNode``, driven by a user with public plugin API only, gives the
-run ``liqcascade backtest`` gives: same order events, same PnL to the cent."""
+run ``liqcascade backtest`` gives: same order events, same PnL to the cent (System A and B)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,15 @@ from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.identifiers import ClientId
 
 from liqcascade.backtests import framework_configs
+from liqcascade.backtests.run_config import ConfigError
+from liqcascade.backtests.systems.crash_reversion import CRASH_EVENTS
 from liqcascade.cli import main
 from liqcascade.data_loaders.liquidation import LiquidationData
 from liqcascade.strategies.cascade_mm import OptimisticFillsWarning
 from liqcascade.strategies.event_log import read_events
 from tests.backtests.cancel_counting import CancelCountingMarketMaker
+from tests.backtests.test_crash_runner import BINANCE_PAIR
+from tests.backtests.test_crash_runner import write_binance_crash
 from tests.conftest import SMALL_SYMBOLS
 
 SYMBOLS = "run.symbols=[" + ",".join(f'"{s}"' for s in SMALL_SYMBOLS) + "]"
@@ -183,3 +187,32 @@ def test_reset_then_run_again_gives_the_same_run(small_catalog: Path, tmp_path: 
     assert len([e for e in first if e["event"] == "exit"]) >= 5
     assert json.dumps(second) == json.dumps(first)
     assert list(second_positions["realized_pnl"]) == list(first_positions["realized_pnl"])
+
+
+def test_system_b_through_a_plain_backtest_node_equals_cli(tmp_path: Path) -> None:
+    """System B's parts in a user's own ``BacktestNode``: the same round trips as the CLI."""
+    write_binance_crash(tmp_path / "catalog")
+    overrides = [f"run.catalog={tmp_path / 'catalog'}", *BINANCE_PAIR]
+    command = ["backtest", "--config", "backtest_crash_reversion", "--no-scenarios"]
+    result = CliRunner().invoke(main, [*command, f"run.output={tmp_path / 'cli'}", *overrides])
+    assert result.exit_code == 0, result.output
+    (cli_log,) = (tmp_path / "cli" / "latest").glob(f"*/{CRASH_EVENTS}")
+
+    parts = framework_configs(
+        "backtest_crash_reversion", overrides, event_log_dir=tmp_path / "node"
+    )
+    assert parts.view is None
+    positions = _node_run(parts.run_config())
+
+    cli_events = read_events(cli_log)
+    assert sum(e["event"] == "exit" for e in cli_events) == 2  # both assets' round trip
+    assert read_events(tmp_path / "node" / CRASH_EVENTS) == cli_events
+    assert len(positions) == 2
+
+
+def test_system_b_framework_configs_refuse_a_catalog_that_cannot_warm_up(tmp_path: Path) -> None:
+    """What ``liqcascade backtest`` refuses before it runs, refused here too (not an empty run)."""
+    write_binance_crash(tmp_path / "catalog")
+    overrides = [f"run.catalog={tmp_path / 'catalog'}", *BINANCE_PAIR, "run.end=2023-01-05"]
+    with pytest.raises(ConfigError, match="need more than"):
+        framework_configs("backtest_crash_reversion", overrides)
