@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 if TYPE_CHECKING:  # only a type: the stream module imports this one
-    from liqcascade.live.bybit_stream import StreamLog
+    from liqcascade.live.stream_settings import StreamLog
 
 #: Reported in ``refused`` for a refusal that names no request of ours (never retried).
 UNKNOWN_TOPIC = "?"

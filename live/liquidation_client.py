@@ -72,19 +72,19 @@ from liqcascade.data_loaders.instruments import load_specs
 from liqcascade.data_loaders.instruments import to_instrument
 from liqcascade.data_loaders.liquidation import LiquidationData
 from liqcascade.live.bybit_stream import BybitPublicStream
-from liqcascade.live.bybit_stream import ConnectionStats
-from liqcascade.live.bybit_stream import StreamSettings
 from liqcascade.live.config import BybitLiquidationClientConfig
 from liqcascade.live.push_conversion import PushConverter
 from liqcascade.live.push_conversion import topic_for
 from liqcascade.live.push_conversion import trade_topic_for
+from liqcascade.live.stream_settings import ConnectionStats
+from liqcascade.live.stream_settings import StreamSettings
 
 
 @dataclass(frozen=True, kw_only=True)
 class FeedStats(ConnectionStats):
     """
     The client's counters: those of its connection
-    (:class:`~liqcascade.live.bybit_stream.ConnectionStats`), and what it published.
+    (:class:`~liqcascade.live.stream_settings.ConnectionStats`), and what it published.
 
     Parameters
     ----------

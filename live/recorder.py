@@ -90,8 +90,6 @@ from liqcascade.data_loaders.bybit import is_book_trade
 from liqcascade.data_loaders.bybit import parse_trade_message
 from liqcascade.data_loaders.instruments import load_specs
 from liqcascade.live.bybit_stream import BybitPublicStream
-from liqcascade.live.bybit_stream import StdLog
-from liqcascade.live.bybit_stream import StreamSettings
 from liqcascade.live.config import BYBIT_LINEAR_PUBLIC_URL
 from liqcascade.live.raw_lines import RawLineWriter
 from liqcascade.live.raw_lines import encode_line
@@ -104,6 +102,8 @@ from liqcascade.live.recording_catalog import write_records
 from liqcascade.live.recording_checks import CHECK_ERRORS
 from liqcascade.live.recording_checks import check_liquidation
 from liqcascade.live.recording_checks import check_trade
+from liqcascade.live.stream_settings import StdLog
+from liqcascade.live.stream_settings import StreamSettings
 
 __all__ = [
     "BybitRecorder",

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from liqcascade.data_loaders.instruments import DEFAULT_SPECS_PATH
-from liqcascade.live.bybit_stream import ConnectionStats
 from liqcascade.live.config import BYBIT_LINEAR_PUBLIC_URL
 from liqcascade.live.recording_catalog import LIQUIDATION_TOPIC
 from liqcascade.live.recording_catalog import TRADE_TOPIC
+from liqcascade.live.stream_settings import ConnectionStats
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class RecorderConfig:
         Seconds between writes of buffered raw lines.
     ping_interval_s, pong_timeout_s, reconnect_initial_s, reconnect_max_s, open_timeout_s, \
 subscribe_batch, max_message_bytes
-        The connection rules, as in :class:`~liqcascade.live.bybit_stream.StreamSettings`
+        The connection rules, as in :class:`~liqcascade.live.stream_settings.StreamSettings`
         (Bybit's recommended 20 s ping by default).
     heartbeat_topic : str | None
         An always-busy topic subscribed on the same connection (``{symbol}`` = the first
@@ -133,7 +133,7 @@ subscribe_batch, max_message_bytes
 class RecorderStats(ConnectionStats):
     """
     A snapshot of the recorder's counters: the connection's
-    (:class:`~liqcascade.live.bybit_stream.ConnectionStats`) and these.
+    (:class:`~liqcascade.live.stream_settings.ConnectionStats`) and these.
 
     Parameters
     ----------

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from liqcascade.live.bybit_stream import BybitPublicStream
-from liqcascade.live.bybit_stream import StdLog
-from liqcascade.live.bybit_stream import StreamSettings
 from liqcascade.live.bybit_stream import backoff_delay
 from liqcascade.live.bybit_subscriptions import Subscriptions
+from liqcascade.live.stream_settings import StdLog
+from liqcascade.live.stream_settings import StreamSettings
 from tests.live.bybit_server import BybitServer
 from tests.live.bybit_server import liquidation_event
 
