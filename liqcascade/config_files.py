@@ -76,7 +76,9 @@ def locate_config(name_or_path: str | Path) -> ConfigSource:
     if path.is_file():
         folder = path.resolve().parent
         return ConfigSource(path, folder, folder)
-    if path.parent == Path(".") and not path.exists():
+    # A bare name that is not a file here is a preset's: a folder called "live" in the working
+    # directory (this repository has one) must not hide the "live" preset.
+    if path.parent == Path("."):
         try:
             preset = shipped_config(path.name)
         except FileNotFoundError:

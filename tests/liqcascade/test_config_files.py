@@ -65,6 +65,17 @@ def test_a_preset_by_name_reads_the_package_and_puts_data_in_the_working_folder(
     assert spec.strategies["ETHUSDT"]["warm_threshold"] == 80000  # the shipped strategy file
 
 
+def test_a_folder_of_a_presets_name_does_not_hide_the_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from this repository, ``--config live`` met the ``live/`` package folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "live").mkdir()
+    assert locate_config("live").path == configs_dir() / "live.toml"
+    (tmp_path / "paper").write_text("not toml")  # a file of that name is the user's file
+    assert locate_config("paper").path == Path("paper")
+
+
 def test_overrides_resolve_against_the_working_folder_and_run_strategy_takes_effect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
