@@ -488,7 +488,7 @@ def record_command(
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     if not names:
         raise click.BadParameter("give symbols, e.g. ETHUSDT,SOLUSDT", param_hint="--symbols")
-    watchdog: dict[str, object] = {}
+    watchdog: dict[str, Any] = {}
     if heartbeat_topic is not None:
         watchdog["heartbeat_topic"] = None if heartbeat_topic.lower() == "none" else heartbeat_topic
     if stall_timeout is not None:
@@ -502,7 +502,7 @@ def record_command(
                 raw_dir=Path(raw_dir) if raw_dir is not None else None,
                 url=url,
                 status_interval_s=status_interval,
-                **watchdog,  # type: ignore[arg-type]
+                **watchdog,
             )
         )
     except ValueError as e:
