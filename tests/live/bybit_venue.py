@@ -199,6 +199,8 @@ class BybitVenueCore:
         self.executions: list[dict[str, Any]] = []
         self.positions: dict[str, tuple[Decimal, Decimal, int]] = {}  # symbol -> signed, avg, ts
         self.requests: list[Request] = []
+        # Exceptions that closed a REST connection: to the client a venue bug looks like a
+        # network error, which it answers by sending the request again.
         self.http_errors: list[str] = []
         self.ws_received: list[tuple[str, dict[str, Any]]] = []  # (path, message)
         self.last_price: dict[str, Decimal] = {}
@@ -265,7 +267,7 @@ class BybitVenueCore:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        except BaseException as e:
+        except Exception as e:
             self.http_errors.append(repr(e))
             raise
         finally:
