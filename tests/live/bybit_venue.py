@@ -214,6 +214,8 @@ class BybitVenueCore:
         # The next conditional order is created, but its REST response is lost (the connection
         # drops): the client cannot tell whether Bybit got it and sends the request again.
         self.lose_next_stop_response = False
+        # The next conditional order's private-stream push is lost too (only REST shows it).
+        self.silence_next_stop_push = False
         self.http_port = 0
         self.ws_port = 0
         self._private: set[ServerConnection] = set()
@@ -604,6 +606,9 @@ class BybitVenueCore:
             order.reject_reason = POST_ONLY_REJECT
             order.cancel_type = "CancelByUser"
         order.updated_ms = _ms()
+        if order.trigger_price is not None and self.silence_next_stop_push:
+            self.silence_next_stop_push = False
+            return
         await self.push_private("order", [order.to_bybit()])
 
     def _conditional_count(self, symbol: str) -> int:

@@ -341,6 +341,37 @@ def test_a_stop_whose_response_is_lost_is_neither_doubled_nor_dropped(
     assert len(working_stops(venue)) == 1
 
 
+def test_a_stop_whose_response_and_push_are_both_lost_is_found_by_the_inflight_check(
+    server: BybitServer, venue: BybitVenue, tmp_path: Path
+) -> None:
+    """Bybit holds the stop, but neither its REST response nor its private-stream push arrives:
+    the order waits as submitted (no second stop sent meanwhile) until the framework's in-flight
+    check asks Bybit about it (``inflight_check_threshold_ms`` 5 s, every 2 s) and accepts it."""
+    waited: dict[str, float] = {}
+
+    async def scenario(built: BuiltNode) -> None:
+        await cascade(built, server)
+        await wait_for(lambda: venue.open_orders(), "the entry at the venue")
+        venue.set(lose_next_stop_response=True, silence_next_stop_push=True)
+        venue.fill(entry_link_id(venue))
+        await wait_for(lambda: len(working_stops(venue)) == 1, "the stop at the venue")
+        (stop,) = working_stops(venue)
+        order = built.node.cache.order(ClientOrderId(stop.link_id))
+        started = time.monotonic()
+        await wait_for(
+            lambda: order.status == OrderStatus.ACCEPTED,
+            "the in-flight check",
+            25.0,
+            state=lambda: f"{order.status_string()}; {orders_state(venue, tmp_path)}",
+        )
+        waited["s"] = time.monotonic() - started
+
+    run_live(server, venue, tmp_path, "s1", scenario, env="demo")
+    assert waited["s"] > 3.0  # found by the check, not by a push
+    assert len({b["orderLinkId"] for b in stop_requests(venue)}) == 1
+    assert len(working_stops(venue)) == 1
+
+
 def orders_state(venue: BybitVenue, tmp_path: Path) -> str:
     """The venue's orders, its recent REST requests and the strategy's events (for a failure)."""
     orders = ", ".join(f"{o.link_id} {o.status}" for o in venue.orders())
