@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from nautilus_trader.backtest.engine import BacktestEngine
-from nautilus_trader.backtest.engine import BacktestEngineConfig
-from nautilus_trader.config import LoggingConfig
-from nautilus_trader.model.currencies import USDT
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.data import BarType
-from nautilus_trader.model.enums import AccountType
-from nautilus_trader.model.enums import OmsType
-from nautilus_trader.model.identifiers import Venue
-from nautilus_trader.model.objects import Money
 
-from liqcascade.backtests.venue import BpsFeeModel
-from liqcascade.backtests.venue import BpsFeeModelConfig
 from liqcascade.data_loaders.instruments import load_specs
 from liqcascade.data_loaders.instruments import to_instrument
 from liqcascade.strategies.crash_reversion import CrashReversion
 from liqcascade.strategies.crash_reversion import CrashReversionConfig
 from liqcascade.strategies.event_log import read_events
+from tests.strategies.harness import new_engine
 
 S = 1_000_000_000
 HOUR = 3600 * S
@@ -97,35 +90,27 @@ def run_bars(
     instruments = [to_instrument(specs[s]) for s in bars_by_symbol]
     bars = sorted((b for bs in bars_by_symbol.values() for b in bs), key=lambda b: b.ts_init)
     params = {"lookback": 20, "min_history": 10, **overrides}
-    fees = BpsFeeModel(BpsFeeModelConfig(maker_bps=0.0, taker_bps=taker_bps))
-    return run_engine(tmp_path, instruments, bars, fees, balance, **params)
+    venue = ["venue.maker_fee_bps=0", f"venue.taker_fee_bps={taker_bps}"]
+    return run_engine(tmp_path, instruments, bars, venue, balance=balance, **params)
 
 
 def run_engine(
     tmp_path: Path,
     instruments: list[Any],
     bars: list[Bar],
-    fee_model: Any,
+    venue: Sequence[str] = (),
+    config: str = "backtest_crash_reversion",
     balance: float = 1_000_000.0,
     **params: Any,
 ) -> BarRun:
     """
     One CrashReversion over ``instruments`` in a real engine, fed ``bars`` in THEIR order.
 
-    The engine sorts its data by ``ts_init`` with a stable sort, so bars of one time stamp
-    arrive in the order given: a test can permute them.
+    The venue is System B's run venue of the shipped run ``config`` with the run-config keys
+    ``venue`` (fees). The engine sorts its data by ``ts_init`` with a stable sort, so bars of
+    one time stamp arrive in the order given: a test can permute them.
     """
-    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
-    engine.add_venue(
-        venue=Venue("BYBIT"),
-        oms_type=OmsType.HEDGING,
-        account_type=AccountType.MARGIN,
-        base_currency=USDT,
-        starting_balances=[Money(balance, USDT)],
-        bar_execution=True,
-        trade_execution=False,
-        fee_model=fee_model,
-    )
+    engine = new_engine(balance, config=config, overrides=venue, bars_only=True)
     for instrument in instruments:
         engine.add_instrument(instrument)
     engine.add_data(list(bars))

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from nautilus_trader.backtest.config import BacktestRunConfig
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.backtest.engine import BacktestEngineConfig
-from nautilus_trader.backtest.models import FillModel
+from nautilus_trader.backtest.node import BacktestNode
 from nautilus_trader.config import LoggingConfig
-from nautilus_trader.model.currencies import USDT
 from nautilus_trader.model.data import CustomData
 from nautilus_trader.model.data import DataType
 from nautilus_trader.model.data import TradeTick
-from nautilus_trader.model.enums import AccountType
 from nautilus_trader.model.enums import AggressorSide
-from nautilus_trader.model.enums import OmsType
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import TradeId
-from nautilus_trader.model.identifiers import Venue
-from nautilus_trader.model.objects import Money
 
+from liqcascade.backtests.engine_configs import venue_config
+from liqcascade.backtests.run_config import load_runs
 from liqcascade.data_loaders.instruments import load_specs
 from liqcascade.data_loaders.instruments import to_instrument
 from liqcascade.data_loaders.liquidation import LiquidationData
@@ -57,20 +56,31 @@ def liquidation(t: float, side: str, notional: float, price: float = 2000.0) -> 
     return (T0 + int(t * S), side, price, notional / price)
 
 
-def new_engine(balance: float = 100_000.0, touch_fills: bool = False) -> BacktestEngine:
-    """An engine with the runner's BYBIT venue: netting margin account, conservative fills
-    unless ``touch_fills``, each print's size filling at most once."""
-    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
-    engine.add_venue(
-        venue=Venue("BYBIT"),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.MARGIN,
-        base_currency=USDT,
-        starting_balances=[Money(balance, USDT)],
-        fill_model=FillModel(prob_fill_on_limit=1.0 if touch_fills else 0.0),
-        liquidity_consumption=True,  # a print's size fills at most once, as in the runner
+def new_engine(
+    balance: float = 100_000.0,
+    touch_fills: bool = False,
+    *,
+    config: str = "backtest_sample",
+    overrides: Sequence[str] = (),
+    bars_only: bool = False,
+) -> BacktestEngine:
+    """An engine with the runner's own venue (``venue_config`` of the shipped run ``config``,
+    conservative fills unless ``touch_fills``, plus run-config ``overrides`` such as
+    ``"venue.taker_fee_bps=10"``), assembled by the framework's ``BacktestNode`` as every run's
+    is; the test adds instruments, data and strategies. ``bars_only``: System B's bar-fed
+    hedging venue."""
+    fills = "optimistic" if touch_fills else "conservative"
+    keys = [f"run.starting_balance={balance}", f"venue.fills={fills}", *overrides]
+    (spec,) = load_runs(config, keys, scenarios=False)
+    run = BacktestRunConfig(
+        engine=BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)),
+        venues=[venue_config(spec, bars_only=bars_only)],
+        data=[],
+        dispose_on_completion=False,
     )
-    return engine
+    node = BacktestNode(configs=[run])
+    node.build()
+    return node.get_engine(run.id)
 
 
 def run(

@@ -16,10 +16,6 @@ from typing import Any
 
 import pytest
 
-from liqcascade.backtests.venue import BpsFeeModel
-from liqcascade.backtests.venue import BpsFeeModelConfig
-from liqcascade.backtests.venue import TradeCostFeeModel
-from liqcascade.backtests.venue import TradeCostFeeModelConfig
 from tests.strategies.bar_harness import BarRun
 from tests.strategies.bar_harness import run_engine
 
@@ -50,9 +46,10 @@ def _fills(run: BarRun) -> list[tuple]:
     )
 
 
+#: Strategy parameters and the shipped run whose venue (fees) applies.
 RULES = {
-    "trailing": ({}, lambda: BpsFeeModel(BpsFeeModelConfig(maker_bps=0.0, taker_bps=10.0))),
-    "seed": ({"rules": "seed"}, lambda: TradeCostFeeModel(TradeCostFeeModelConfig(cost_bps=20))),
+    "trailing": ({}, "backtest_crash_reversion", ["venue.maker_fee_bps=0"]),  # taker 10 bps
+    "seed": ({"rules": "seed"}, "backtest_crash_seed", []),  # a flat 0.2 % per round trip
 }
 
 
@@ -61,10 +58,10 @@ def test_shuffling_the_bars_of_each_close_changes_no_decision(
     rules: str, seed_edge_catalog: Path, tmp_path: Path
 ) -> None:
     instruments, bars = _catalog_data(seed_edge_catalog)
-    params, fees = RULES[rules]
+    params, config, venue = RULES[rules]
     orders = [_shuffled(bars, seed) for seed in range(4)]
     assert len({tuple(_arrivals(o)) for o in orders}) == 4  # four different arrival orders
-    runs = [run_engine(tmp_path, instruments, order, fees(), **params) for order in orders]
+    runs = [run_engine(tmp_path, instruments, order, venue, config, **params) for order in orders]
     first = runs[0]
     assert first.of("exit"), "the market should trade"
     for other in runs[1:]:
@@ -76,8 +73,8 @@ def test_trailing_rules_sell_and_buy_back_when_a_hold_ends_on_a_new_crash(
     seed_edge_catalog: Path, tmp_path: Path
 ) -> None:
     instruments, bars = _catalog_data(seed_edge_catalog)
-    fees = RULES["trailing"][1]()
-    run = run_engine(tmp_path, instruments, _shuffled(bars, 7), fees)
+    _, config, venue = RULES["trailing"]
+    run = run_engine(tmp_path, instruments, _shuffled(bars, 7), venue, config)
     btc = [e for e in run.events if e.get("symbol") == "BTCUSDT"]
     crashes = [e["event_ns"] for e in run.of("crash") if "BTCUSDT" in e["assets"]]
     # BTC crashes at 260 and again at 262, when its 2-bar hold from 260 ends.
